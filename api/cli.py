@@ -1,0 +1,301 @@
+"""The ``xinyong`` command line (CONTRACT.md). Built with Typer.
+
+Exit 0 on success. A user error (bad input, unknown agency, no schema, unreachable database)
+prints one line on stderr saying what is wrong and how to mend it and exits 1, never a
+traceback. Heavy imports happen inside the commands so that ``xinyong id check`` stays quick.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import click
+import typer
+from sqlmodel import Session
+from typer.exceptions import TyperException
+
+from registry.config import get_settings, reload_settings
+from registry.errors import DomainError
+
+app = typer.Typer(
+    name="xinyong",
+    help="信用 xinyong: credit blacklist and joint-sanctions registry.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+id_app = typer.Typer(help="Validate identifiers (USCC, 工商注册号, 组织机构代码, 身份证号).", no_args_is_help=True)
+agency_app = typer.Typer(help="Manage agencies.", no_args_is_help=True)
+key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(id_app, name="id")
+app.add_typer(agency_app, name="agency")
+app.add_typer(key_app, name="key")
+
+
+class UserError(Exception):
+    """A mistake the user can mend; printed as one line."""
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def _engine() -> Any:
+    from registry.db import get_engine
+
+    settings = get_settings()
+    return get_engine(settings.database_url, settings.sql_echo)
+
+
+@contextmanager
+def _session(*, need_schema: bool = True) -> Iterator[Session]:
+    from registry.db import ensure_schema, session_scope
+
+    engine = _engine()
+    if need_schema:
+        ensure_schema(engine)
+    with session_scope(engine) as session:
+        yield session
+
+
+@app.callback()
+def _root(
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Overrides XINYONG_DATABASE_URL for this command.")
+    ] = None,
+) -> None:
+    if database_url:
+        os.environ["XINYONG_DATABASE_URL"] = database_url
+        reload_settings()
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    from registry.audit import record_event
+    from registry.db import session_scope, upgrade
+
+    engine = _engine()
+    revision = upgrade(engine)
+    with session_scope(engine) as session:
+        record_event(session=session, principal=_actor(), action="schema.upgrade", target=revision)
+    typer.echo(f"schema ready at revision {revision} ({engine.url.render_as_string(hide_password=True)})")
+
+
+@id_app.command("check")
+def id_check(
+    codes: Annotated[list[str], typer.Argument(help="One or more codes of any scheme.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line (CONTRACT.md fields).")] = False,
+    scheme: Annotated[
+        str | None, typer.Option(help="Validate as this scheme instead of detecting it: uscc, reg_no, org_code, resident_id, tax_no.")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any code is invalid.")] = False,
+) -> None:
+    """Validate identifiers; resident ID numbers are shown masked."""
+    from registry.identifiers import SCHEMES, check
+
+    if scheme is not None and scheme not in SCHEMES:
+        raise UserError(f"--scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
+    invalid = 0
+    for raw in codes:
+        out = check(raw, scheme).public_dict()
+        invalid += not out["valid"]
+        if as_json:
+            typer.echo(json.dumps(out, ensure_ascii=False))
+            continue
+        if out["valid"]:
+            extra = []
+            if out["region"]:
+                region = out["region"]
+                province, place = region["province"], region["name"]
+                extra.append(place if not province or province == place else f"{province}{place}")
+            if out["authority"]:
+                extra.append(out["authority"]["name"])
+            if out["entity_type"]:
+                extra.append(out["entity_type"]["name"])
+            typer.echo(f"{out['input']}\tvalid\t{out['scheme']}\t{out['normalized']}\t{' / '.join(extra)}")
+        else:
+            typer.echo(f"{out['input']}\tINVALID\t{out['scheme'] or '-'}\t{out['reason']}\t{out['message_zh']} ({out['message_en']})")
+    if strict and invalid:
+        raise UserError(f"{invalid} of {len(codes)} codes are invalid")
+
+
+@agency_app.command("add")
+def agency_add(
+    code: Annotated[str, typer.Argument(help="Short code of your choosing, e.g. SAMR-SH.")],
+    name: Annotated[str, typer.Option("--name", help="The agency's name.")],
+    uscc: Annotated[str, typer.Option("--uscc", help="The agency's USCC.")],
+) -> None:
+    """Register an agency (its USCC is validated)."""
+    from registry.agencies import add_agency
+    from registry.audit import record_event
+
+    with _session() as session:
+        agency = add_agency(session=session, code=code, name=name, uscc=uscc)
+        record_event(session=session, principal=_actor(), action="agency.add", target=agency.code)
+    typer.echo(f"agency {agency.code}: {agency.name} ({agency.uscc})")
+
+
+@agency_app.command("list")
+def agency_list() -> None:
+    """List agencies."""
+    from registry.agencies import list_agencies
+
+    with _session() as session:
+        for a in list_agencies(session=session):
+            typer.echo(f"{a.code}\t{a.uscc}\t{a.name}")
+
+
+@key_app.command("create")
+def key_create(
+    role: Annotated[str, typer.Option("--role", help="agency, bank or admin.")],
+    agency: Annotated[str | None, typer.Option("--agency", help="Agency code (agency keys only).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label, e.g. who holds the key.")] = None,
+) -> None:
+    """Create an API key and print it alone on stdout; it is not shown again."""
+    from registry.access import create_key
+    from registry.audit import record_event
+
+    with _session() as session:
+        key, raw = create_key(session=session, role=role, agency_code=agency, name=name)
+        record_event(session=session, principal=_actor(), action="key.create", target=key.prefix, detail={"role": role, "agency": agency})
+    typer.echo(raw)
+    if sys.stderr.isatty():
+        typer.echo(f"key {key.prefix}… ({role}) created; store it now, it cannot be shown again", err=True)
+
+
+@key_app.command("list")
+def key_list() -> None:
+    """List keys by prefix (never the keys themselves)."""
+    from registry.access import list_keys
+
+    with _session() as session:
+        for key, agency_code in list_keys(session=session):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            typer.echo(f"{key.prefix}\t{key.role}\t{agency_code or '-'}\t{state}\t{key.name or ''}")
+
+
+@key_app.command("revoke")
+def key_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix as `key list` shows it (or the key).")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from registry.access import revoke_key
+    from registry.audit import record_event
+
+    with _session() as session:
+        key = revoke_key(session=session, prefix=prefix)
+        record_event(session=session, principal=_actor(), action="key.revoke", target=key.prefix)
+    typer.echo(f"key {key.prefix} revoked")
+
+
+def _load_demo() -> dict[str, str]:
+    from importers.demo import load_demo
+    from registry.db import session_scope, upgrade
+
+    engine = _engine()
+    upgrade(engine)
+    with session_scope(engine) as session:
+        return load_demo(session=session)
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo data set (agencies, entities, one key per role; safe to run again)."""
+    keys = _load_demo()
+    typer.echo("demo data loaded; keys for trying the API (shown once):")
+    for role, raw in keys.items():
+        typer.echo(f"  {role}\t{raw}")
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging config with the resident-ID redacting filter on every handler."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": "registry.privacy.RedactingFilter"}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact")
+    return config
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    with_demo: Annotated[bool, typer.Option("--demo", help="Create the schema and load demo data first.")] = False,
+) -> None:
+    """Serve the API (and, as later issues add them, the portal pages) with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+    from registry.db import ensure_schema
+
+    if with_demo:
+        keys = _load_demo()
+        typer.echo("demo data loaded; keys for trying the API:")
+        for role, raw in keys.items():
+            typer.echo(f"  {role}\t{raw}")
+    ensure_schema(_engine())
+    typer.echo(f"serving on http://{host}:{port}  (API docs at /docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_config=uvicorn_log_config())
+
+
+def _database_error(exc: Exception) -> str:
+    first = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    url = get_settings().database_url
+    from registry.db import normalize_url
+
+    try:
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except Exception:
+        shown = "the configured database"
+    return f"database error at {shown}: {first} (check XINYONG_DATABASE_URL, and run `xinyong init` if the schema is missing)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the CLI and turns user errors into one line and exit 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="xinyong")
+        code = result if isinstance(result, int) else 0
+    except (DomainError, UserError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        code = 1
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        code = exc.exit_code
+    except (typer.Abort, click.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        code = 130
+    except (TyperException, click.ClickException) as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            code = 0  # Typer has printed the help already
+        else:
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            typer.echo(f"error: {exc.format_message()}{hint}", err=True)  # type: ignore[attr-defined]
+            code = 1
+    except SQLAlchemyError as exc:
+        typer.echo(f"error: {_database_error(exc)}", err=True)
+        code = 1
+    except OSError as exc:
+        typer.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,118 @@
+"""Request and response schemas of the HTTP API (apart from the tables, which do not validate).
+
+Field descriptions carry the Chinese terms users read in the OpenAPI docs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class RegionOut(BaseModel):
+    """行政区划 named by a code."""
+
+    code: str = Field(description="行政区划代码 (GB/T 2260) / region code")
+    province: str | None = Field(description="省级行政区 / province")
+    name: str = Field(description="区划名称 / division name")
+    historical: bool = Field(description="该代码是否已撤销（旧代码在旧信用代码中仍有效）/ retired code")
+
+
+class CodeNameOut(BaseModel):
+    """A one-character code and its meaning."""
+
+    code: str
+    name: str
+
+
+class IdentifierCheckOut(BaseModel):
+    """标识码校验结果 / result of an identifier check (CONTRACT.md)."""
+
+    input: str = Field(description="输入值（身份证号已脱敏）/ the input (resident IDs masked)")
+    valid: bool = Field(description="是否有效 / valid")
+    scheme: Literal["uscc", "reg_no", "org_code", "resident_id", "tax_no"] | None = Field(
+        description="代码类型：统一社会信用代码 uscc、工商注册号 reg_no、组织机构代码 org_code、居民身份证号 resident_id、"
+        "税务登记号 tax_no / detected scheme"
+    )
+    normalized: str | None = Field(description="规范化后的代码 / normal form")
+    reason: str | None = Field(description="无效原因代码 / stable reason code when invalid")
+    message_zh: str | None = Field(description="中文说明 / message in Chinese")
+    message_en: str | None = Field(description="英文说明 / message in English")
+    region: RegionOut | None = Field(description="登记机关所在行政区划 / region from the code")
+    authority: CodeNameOut | None = Field(description="登记管理部门（第1位）/ registering authority")
+    entity_type: CodeNameOut | None = Field(description="机构类别（第2位）/ entity type")
+
+
+class IdentifierOut(BaseModel):
+    """One identifier of an entity."""
+
+    scheme: str = Field(description="代码类型 / scheme")
+    value: str = Field(description="代码（身份证号已脱敏）/ value, resident IDs masked")
+
+
+class EntityPublic(BaseModel):
+    """市场主体公开信息 / public profile of an entity."""
+
+    uscc: str | None = Field(description="统一社会信用代码")
+    name: str = Field(description="名称 / current name")
+    kind: str = Field(description="主体类别：organisation 法人及非法人组织、individual_business 个体工商户、natural_person 自然人")
+    identifiers: list[IdentifierOut] = Field(description="全部标识码 / every identifier")
+    former_names: list[str] = Field(description="曾用名 / former names")
+    region: RegionOut | None = Field(description="所在行政区划（取自统一社会信用代码）")
+    penalties: list[dict[str, Any]] = Field(description="公示中的行政处罚 / published penalties")
+    listing: dict[str, Any] | None = Field(description="当前公示的严重失信主体名单记录 / current published listing")
+
+
+class AgencyCreate(BaseModel):
+    """新增行政机关 / a new agency."""
+
+    code: str = Field(description="机关代码（自定，如 SAMR-SH）/ short code", examples=["SAMR-SH"])
+    name: str = Field(description="机关名称 / name", examples=["上海市市场监督管理局"])
+    uscc: str = Field(description="机关统一社会信用代码 / the agency's USCC")
+
+
+class AgencyOut(BaseModel):
+    """An agency."""
+
+    code: str
+    name: str
+    uscc: str
+    created_at: datetime
+
+
+class AgencyList(BaseModel):
+    """A page of agencies."""
+
+    data: list[AgencyOut]
+    count: int
+
+
+class PrincipalOut(BaseModel):
+    """调用者身份 / who the key stands for."""
+
+    role: str
+    agency: str | None
+    key_prefix: str
+    name: str | None
+
+
+class AuditEventOut(BaseModel):
+    """审计日志条目 / one audit event."""
+
+    id: int
+    at: datetime
+    principal: str
+    role: str
+    action: str
+    target: str | None
+    outcome: str
+    detail: dict[str, Any] | None
+
+
+class AuditList(BaseModel):
+    """A page of audit events, newest first."""
+
+    data: list[AuditEventOut]
+    count: int

@@ -1,0 +1,127 @@
+"""Engines, sessions and schema management for SQLite (default) and PostgreSQL.
+
+SQLite gets WAL journaling, foreign keys and a busy timeout on every connection; PostgreSQL
+runs on psycopg 3. The schema is owned by Alembic (``registry/migrations``): ``upgrade()`` is
+what ``xinyong init`` runs, and it is safe to run any number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine
+
+from registry.errors import SchemaNotReady
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+
+def normalize_url(url: str) -> str:
+    """Accept the PostgreSQL URL spellings people paste and point them at psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """A new engine for ``url`` with the registry's connection settings."""
+    url = normalize_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+@lru_cache(maxsize=16)
+def get_engine(url: str, echo: bool = False) -> Engine:
+    """The shared engine for ``url`` (one pool per database per process)."""
+    return make_engine(url, echo=echo)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("registry").joinpath("migrations")))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> str:
+    """Create or upgrade the schema to the newest migration; returns the revision now in force."""
+    from alembic import command
+
+    cfg = _alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return current_revision(engine) or ""
+
+
+def head_revision(engine: Engine) -> str:
+    """The newest migration shipped with this version of the code."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    return head or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or None when it has no schema."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Raise :class:`SchemaNotReady` with the mending command unless the schema is current."""
+    current = current_revision(engine)
+    if current is None:
+        raise SchemaNotReady(
+            f"the database at {engine.url.render_as_string(hide_password=True)} has no schema; "
+            "run `xinyong init` first",
+            code="schema_missing",
+        )
+    if current != head_revision(engine):
+        raise SchemaNotReady(
+            f"the database schema is at revision {current}, this version needs {head_revision(engine)}; "
+            "run `xinyong init` to upgrade it",
+            code="schema_old",
+        )

@@ -1,0 +1,12 @@
+"""Every table of the registry, imported in one place for Alembic and the test fixtures."""
+
+from sqlmodel import SQLModel
+
+from registry.access import ApiKey
+from registry.agencies import Agency
+from registry.audit import AuditEvent
+from registry.entities import Entity, EntityIdentifier, EntityName
+
+metadata = SQLModel.metadata
+
+__all__ = ["Agency", "ApiKey", "AuditEvent", "Entity", "EntityIdentifier", "EntityName", "metadata"]
