@@ -97,7 +97,10 @@ def id_check(
     codes: Annotated[list[str], typer.Argument(help="One or more codes of any scheme.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line (CONTRACT.md fields).")] = False,
     scheme: Annotated[
-        str | None, typer.Option(help="Validate as this scheme instead of detecting it: uscc, reg_no, org_code, resident_id, tax_no.")
+        str | None,
+        typer.Option(
+            help="Validate as this scheme instead of detecting it: uscc, reg_no, org_code, resident_id, tax_no."
+        ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any code is invalid.")] = False,
 ) -> None:
@@ -125,7 +128,10 @@ def id_check(
                 extra.append(out["entity_type"]["name"])
             typer.echo(f"{out['input']}\tvalid\t{out['scheme']}\t{out['normalized']}\t{' / '.join(extra)}")
         else:
-            typer.echo(f"{out['input']}\tINVALID\t{out['scheme'] or '-'}\t{out['reason']}\t{out['message_zh']} ({out['message_en']})")
+            typer.echo(
+                f"{out['input']}\tINVALID\t{out['scheme'] or '-'}\t{out['reason']}\t"
+                f"{out['message_zh']} ({out['message_en']})"
+            )
     if strict and invalid:
         raise UserError(f"{invalid} of {len(codes)} codes are invalid")
 
@@ -168,7 +174,13 @@ def key_create(
 
     with _session() as session:
         key, raw = create_key(session=session, role=role, agency_code=agency, name=name)
-        record_event(session=session, principal=_actor(), action="key.create", target=key.prefix, detail={"role": role, "agency": agency})
+        record_event(
+            session=session,
+            principal=_actor(),
+            action="key.create",
+            target=key.prefix,
+            detail={"role": role, "agency": agency},
+        )
     typer.echo(raw)
     if sys.stderr.isatty():
         typer.echo(f"key {key.prefix}… ({role}) created; store it now, it cannot be shown again", err=True)
@@ -186,7 +198,9 @@ def key_list() -> None:
 
 
 @key_app.command("revoke")
-def key_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix as `key list` shows it (or the key).")]) -> None:
+def key_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix as `key list` shows it (or the key).")],
+) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     from registry.access import revoke_key
     from registry.audit import record_event
@@ -262,7 +276,10 @@ def _database_error(exc: Exception) -> str:
         shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
     except Exception:
         shown = "the configured database"
-    return f"database error at {shown}: {first} (check XINYONG_DATABASE_URL, and run `xinyong init` if the schema is missing)"
+    return (
+        f"database error at {shown}: {first} "
+        "(check XINYONG_DATABASE_URL, and run `xinyong init` if the schema is missing)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

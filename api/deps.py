@@ -38,7 +38,9 @@ def get_principal(
 def require(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting only the given roles; others get 403, and the refusal is audited."""
 
-    def dependency(request: Request, session: SessionDep, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    def dependency(
+        request: Request, session: SessionDep, principal: Annotated[Principal, Depends(get_principal)]
+    ) -> Principal:
         if principal.role not in roles:
             record_event(
                 session=session,

@@ -7,6 +7,7 @@ Every error body has ``type``, ``title``, ``status``, ``detail``, ``code`` and `
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -35,7 +36,12 @@ STATUS_BY_ERROR: dict[type[E.DomainError], int] = {
 
 
 def problem(
-    status: int, detail: str, *, code: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """A problem+json response."""
     body = {
@@ -64,7 +70,11 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field_name(tuple(err.get("loc", ()))), "code": err.get("type", "invalid"), "message": err.get("msg", "")}
+        {
+            "field": _field_name(tuple(err.get("loc", ()))),
+            "code": err.get("type", "invalid"),
+            "message": err.get("msg", ""),
+        }
         for err in exc.errors()
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is not valid"

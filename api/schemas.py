@@ -33,8 +33,8 @@ class IdentifierCheckOut(BaseModel):
     input: str = Field(description="输入值（身份证号已脱敏）/ the input (resident IDs masked)")
     valid: bool = Field(description="是否有效 / valid")
     scheme: Literal["uscc", "reg_no", "org_code", "resident_id", "tax_no"] | None = Field(
-        description="代码类型：统一社会信用代码 uscc、工商注册号 reg_no、组织机构代码 org_code、居民身份证号 resident_id、"
-        "税务登记号 tax_no / detected scheme"
+        description="代码类型：统一社会信用代码 uscc、工商注册号 reg_no、组织机构代码 org_code、"
+        "居民身份证号 resident_id、税务登记号 tax_no / detected scheme"
     )
     normalized: str | None = Field(description="规范化后的代码 / normal form")
     reason: str | None = Field(description="无效原因代码 / stable reason code when invalid")
@@ -57,7 +57,9 @@ class EntityPublic(BaseModel):
 
     uscc: str | None = Field(description="统一社会信用代码")
     name: str = Field(description="名称 / current name")
-    kind: str = Field(description="主体类别：organisation 法人及非法人组织、individual_business 个体工商户、natural_person 自然人")
+    kind: str = Field(
+        description="主体类别：organisation 法人及非法人组织、individual_business 个体工商户、natural_person 自然人"
+    )
     identifiers: list[IdentifierOut] = Field(description="全部标识码 / every identifier")
     former_names: list[str] = Field(description="曾用名 / former names")
     region: RegionOut | None = Field(description="所在行政区划（取自统一社会信用代码）")

@@ -24,12 +24,40 @@ DEMO_AGENCIES = [
 ]
 
 DEMO_ENTITIES: list[tuple[str, list[Ident], str | None, date]] = [
-    ("上海示例贸易有限公司", [Ident("uscc", build_uscc("9", "1", "310115", "DM100001"))], None, date(2024, 3, 1)),
-    ("深圳演示电子科技有限公司", [Ident("uscc", build_uscc("9", "1", "440300", "DM100002"))], None, date(2024, 5, 1)),
+    (
+        "上海示例贸易有限公司",
+        [Ident("uscc", build_uscc("9", "1", "310115", "DM100001"))],
+        None,
+        date(2024, 3, 1),
+    ),
+    (
+        "深圳演示电子科技有限公司",
+        [Ident("uscc", build_uscc("9", "1", "440300", "DM100002"))],
+        None,
+        date(2024, 5, 1),
+    ),
     ("广州样例服装厂", [Ident("reg_no", build_reg_no("44010100000017"))], "organisation", date(2019, 1, 1)),
-    ("广州样例服饰有限公司", [Ident("uscc", build_uscc("9", "1", "440101", "DM100003")), Ident("reg_no", build_reg_no("44010100000017"))], None, date(2023, 1, 1)),
-    ("普宁市某某日用品店", [Ident("uscc", build_uscc("9", "2", "445281", "DM100004"))], None, date(2024, 7, 1)),
-    ("某村股份经济合作社", [Ident("uscc", build_uscc("N", "2", "330106", "DM100005"))], None, date(2022, 1, 1)),
+    (
+        "广州样例服饰有限公司",
+        [
+            Ident("uscc", build_uscc("9", "1", "440101", "DM100003")),
+            Ident("reg_no", build_reg_no("44010100000017")),
+        ],
+        None,
+        date(2023, 1, 1),
+    ),
+    (
+        "普宁市某某日用品店",
+        [Ident("uscc", build_uscc("9", "2", "445281", "DM100004"))],
+        None,
+        date(2024, 7, 1),
+    ),
+    (
+        "某村股份经济合作社",
+        [Ident("uscc", build_uscc("N", "2", "330106", "DM100005"))],
+        None,
+        date(2022, 1, 1),
+    ),
 ]
 
 
@@ -41,7 +69,7 @@ def load_demo(*, session: Session) -> dict[str, str]:
         resolve_entity(session=session, name=name, identifiers=idents, kind=kind, seen_on=seen)
     keys = {}
     for role, agency in (("admin", None), ("agency", DEMO_AGENCIES[0][0]), ("bank", None)):
-        key, raw = create_key(session=session, role=role, agency_code=agency, name=f"demo {role}")
+        _key, raw = create_key(session=session, role=role, agency_code=agency, name=f"demo {role}")
         keys[role] = raw
     record_event(session=session, principal="cli:demo", action="demo.load", outcome="ok")
     return keys

@@ -76,12 +76,18 @@ def create_key(
     agency: Agency | None = None
     if role == "agency":
         if not agency_code:
-            raise ValidationFailed("agency: an agency key needs --agency CODE", code="required",
-                                   errors=[FieldError("agency", "required", "agency keys are bound to one agency")])
+            raise ValidationFailed(
+                "agency: an agency key needs --agency CODE",
+                code="required",
+                errors=[FieldError("agency", "required", "agency keys are bound to one agency")],
+            )
         agency = get_agency(session=session, code=agency_code)
     elif agency_code:
-        raise ValidationFailed(f"agency: a {role} key is not bound to an agency; drop --agency", code="agency_not_allowed",
-                               errors=[FieldError("agency", "agency_not_allowed", "only agency keys name an agency", agency_code)])
+        raise ValidationFailed(
+            f"agency: a {role} key is not bound to an agency; drop --agency",
+            code="agency_not_allowed",
+            errors=[FieldError("agency", "agency_not_allowed", "only agency keys name an agency", agency_code)],
+        )
     while True:
         raw = KEY_PREFIX + secrets.token_urlsafe(30)
         prefix = raw[:PREFIX_LEN]
@@ -142,5 +148,10 @@ def authenticate(*, session: Session, raw_key: str) -> Principal:
         raise AuthenticationFailed("the API key has been revoked", code="revoked_key")
     assert key.id is not None
     return Principal(
-        key_id=key.id, prefix=key.prefix, role=key.role, agency_id=key.agency_id, agency_code=agency_code, name=key.name
+        key_id=key.id,
+        prefix=key.prefix,
+        role=key.role,
+        agency_id=key.agency_id,
+        agency_code=agency_code,
+        name=key.name,
     )

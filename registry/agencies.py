@@ -41,15 +41,18 @@ def add_agency(*, session: Session, code: str, name: str, uscc: str) -> Agency:
         )
     name = name.strip()
     if not name:
-        raise ValidationFailed("name: an agency needs a name", code="required", errors=[FieldError("name", "required", "name is required")])
+        raise ValidationFailed(
+            "name: an agency needs a name",
+            code="required",
+            errors=[FieldError("name", "required", "name is required")],
+        )
     normal = validated(uscc, "uscc", field="uscc").value
     existing = session.exec(select(Agency).where(Agency.code == code)).first()
     if existing is not None:
         if existing.name == name and existing.uscc == normal:
             return existing
         raise Conflict(
-            f"agency {code!r} already exists as {existing.name!r} (USCC {existing.uscc}); "
-            "choose another code",
+            f"agency {code!r} already exists as {existing.name!r} (USCC {existing.uscc}); choose another code",
             code="agency_exists",
         )
     agency = Agency(code=code, name=name, uscc=normal, created_at=clock.now())

@@ -109,4 +109,6 @@ def list_events(
 def _refuse_audit_changes(session: OrmSession, _flush_context: Any, _instances: Any) -> None:
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
-            raise PermissionDenied("the audit log is append-only: events cannot be changed or deleted", code="audit_append_only")
+            raise PermissionDenied(
+                "the audit log is append-only: events cannot be changed or deleted", code="audit_append_only"
+            )

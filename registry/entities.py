@@ -157,9 +157,7 @@ def names_of(*, session: Session, entity_id: int) -> list[EntityName]:
 
 def _note_name(*, session: Session, entity: Entity, name: str, seen_on: date) -> None:
     assert entity.id is not None
-    row = session.exec(
-        select(EntityName).where(EntityName.entity_id == entity.id, EntityName.name == name)
-    ).first()
+    row = session.exec(select(EntityName).where(EntityName.entity_id == entity.id, EntityName.name == name)).first()
     if row is None:
         session.add(EntityName(entity_id=entity.id, name=name, first_seen=seen_on, last_seen=seen_on))
     else:
@@ -188,7 +186,11 @@ def resolve_entity(
     """
     name = name.strip()
     if not name:
-        raise ValidationFailed("name: an entity needs a name", code="required", errors=[FieldError("name", "required", "name is required")])
+        raise ValidationFailed(
+            "name: an entity needs a name",
+            code="required",
+            errors=[FieldError("name", "required", "name is required")],
+        )
     if not identifiers:
         raise ValidationFailed(
             "identifiers: an entity needs at least one valid identifier",
@@ -215,7 +217,9 @@ def resolve_entity(
         if found is not None and found.id is not None:
             holders.setdefault(found.id, (found, ident))
     if len(holders) > 1:
-        parts = "; ".join(f"{ident.scheme} {ident.shown} belongs to {_describe(ent)}" for ent, ident in holders.values())
+        parts = "; ".join(
+            f"{ident.scheme} {ident.shown} belongs to {_describe(ent)}" for ent, ident in holders.values()
+        )
         raise Conflict(f"the identifiers name different entities: {parts}", code="identifier_conflict")
 
     now = clock.now()

@@ -50,7 +50,10 @@ _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−·]+")
 # Reason code -> (Chinese, English) message templates.
 REASONS: dict[str, tuple[str, str]] = {
     "empty": ("代码为空", "the code is empty"),
-    "length": ("长度错误：应为{expected}位，实际为{actual}位", "wrong length: expected {expected} characters, got {actual}"),
+    "length": (
+        "长度错误：应为{expected}位，实际为{actual}位",
+        "wrong length: expected {expected} characters, got {actual}",
+    ),
     "alphabet": (
         "第{pos}位字符“{char}”不允许出现在{scheme_zh}中",
         "character '{char}' at position {pos} is not allowed in a {scheme_en}",
@@ -115,7 +118,12 @@ class Region:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"code": self.code, "province": self.province, "name": self.name, "historical": self.historical}
+        return {
+            "code": self.code,
+            "province": self.province,
+            "name": self.name,
+            "historical": self.historical,
+        }
 
 
 @dataclass(frozen=True)
@@ -269,9 +277,7 @@ def _excel_number(raw: str) -> bool:
     return bool(_EXCEL_NUMBER.match(unicodedata.normalize("NFKC", raw).strip().upper()))
 
 
-def _fail(
-    raw: str, scheme: str | None, normalized: str | None, reason: str, **params: Any
-) -> IdentifierCheck:
+def _fail(raw: str, scheme: str | None, normalized: str | None, reason: str, **params: Any) -> IdentifierCheck:
     zh, en = REASONS[reason]
     if scheme:
         params.setdefault("scheme_zh", SCHEME_NAMES[scheme][0])
@@ -409,9 +415,7 @@ def check_resident_id(raw: str) -> IdentifierCheck:
         return _fail(raw, "resident_id", code, "region", code=code[:6])
     except (InvalidFormat, InvalidLength):  # pragma: no cover - guarded above
         return _fail(raw, "resident_id", code, "format", detail_zh="非身份证号", detail_en="not a resident ID")
-    return IdentifierCheck(
-        input=raw, valid=True, scheme="resident_id", normalized=code, region=region_info(code[:6])
-    )
+    return IdentifierCheck(input=raw, valid=True, scheme="resident_id", normalized=code, region=region_info(code[:6]))
 
 
 def check_tax_no(raw: str) -> IdentifierCheck:
@@ -421,9 +425,7 @@ def check_tax_no(raw: str) -> IdentifierCheck:
     if not code:
         return _fail(raw, "tax_no", code, "empty")
     if len(code) == 18 and (as_uscc := check_uscc(code)).valid:
-        return IdentifierCheck(
-            input=raw, valid=True, scheme="tax_no", normalized=code, region=as_uscc.region
-        )
+        return IdentifierCheck(input=raw, valid=True, scheme="tax_no", normalized=code, region=as_uscc.region)
     if not 15 <= len(code) <= 20:
         return _fail(raw, "tax_no", code, "length", expected="15-20", actual=len(code))
     region = region_info(code[:6])
@@ -496,6 +498,8 @@ def require(raw: str, scheme: str | None = None, *, field: str = "code") -> Iden
         raise ValidationFailed(
             message=f"{field}: {shown!r} is not valid: {result.message}",
             code=result.reason or "invalid",
-            errors=[FieldError(field=field, code=result.reason or "invalid", message=result.message or "", value=shown)],
+            errors=[
+                FieldError(field=field, code=result.reason or "invalid", message=result.message or "", value=shown)
+            ],
         )
     return result

@@ -17,7 +17,7 @@ _RESIDENT_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])([1-9][0-9]{5})([0-9]{8})([0-9]
 
 def mask_id_number(value: str | None) -> str | None:
     """Mask an identity-document number: keep at most the first 6 and the last 4 characters
-    and never more than half of the number, star the rest."""
+    (fewer for short numbers: a third at the head, a quarter at the tail), star the rest."""
     if value is None:
         return None
     text = value.strip()

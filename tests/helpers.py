@@ -10,12 +10,17 @@ from registry.access import create_key
 from registry.agencies import Agency, add_agency
 from registry.identifiers import build_uscc
 
-AGENCY_USCC = build_uscc("1", "1", "310000", "TS000001")
+AGENCY_USCC = build_uscc("1", "1", "310000", "TT000001")
 
 
 def make_agency(session: Session, code: str = "SAMR-SH", name: str = "上海市市场监督管理局") -> Agency:
     """An agency with a valid USCC."""
-    agency = add_agency(session=session, code=code, name=name, uscc=build_uscc("1", "1", "310000", f"TS{zlib.crc32(code.encode()) % 10**6:06d}"))
+    agency = add_agency(
+        session=session,
+        code=code,
+        name=name,
+        uscc=build_uscc("1", "1", "310000", f"TT{zlib.crc32(code.encode()) % 10**6:06d}"),
+    )
     session.commit()
     return agency
 

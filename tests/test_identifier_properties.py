@@ -27,7 +27,19 @@ from registry.identifiers import (
     uscc_authorities,
 )
 
-REGIONS = ["110000", "110101", "110103", "310115", "440300", "445281", "330106", "650102", "100000", "820000", "510104"]
+REGIONS = [
+    "110000",
+    "110101",
+    "110103",
+    "310115",
+    "440300",
+    "445281",
+    "330106",
+    "650102",
+    "100000",
+    "820000",
+    "510104",
+]
 PAIRS = [(a, t) for a, spec in uscc_authorities().items() for t in spec["types"]]
 ORG_CHARS = "".join(c for c in USCC_ALPHABET)  # inside a USCC the org code uses the USCC alphabet
 
@@ -51,7 +63,9 @@ def resident_ids(draw: st.DrawFn) -> str:
 
 
 reg_nos = st.text(alphabet="0123456789", min_size=14, max_size=14).map(build_reg_no)
-org_codes = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8).map(lambda b: b + org_code_check_char(b))
+org_codes = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8).map(
+    lambda b: b + org_code_check_char(b)
+)
 
 
 def substitutions(code: str, alphabet: str, position: int, replacement: int) -> str:

@@ -52,7 +52,9 @@ def test_embedded_org_code_wrong_but_final_check_right() -> None:
     assert "'1'" in (r.message_en or "")
 
 
-@pytest.mark.parametrize("authority,etype", [("N", "1"), ("N", "2"), ("N", "3"), ("A", "1"), ("Y", "1"), ("5", "3"), ("9", "3")])
+@pytest.mark.parametrize(
+    "authority,etype", [("N", "1"), ("N", "2"), ("N", "3"), ("A", "1"), ("Y", "1"), ("5", "3"), ("9", "3")]
+)
 def test_letter_authorities_are_valid_when_computed_correctly(authority: str, etype: str) -> None:
     code = build_uscc(authority, etype, "330106", "MA2AB3CD")
     r = check(code)

@@ -18,7 +18,9 @@ router = APIRouter(prefix="/api/v1", tags=["admin"])
 @router.get("/whoami", response_model=PrincipalOut, summary="当前密钥身份 / who am I")
 def whoami(principal: AnyPrincipal) -> PrincipalOut:
     """The role and agency the presented key stands for."""
-    return PrincipalOut(role=principal.role, agency=principal.agency_code, key_prefix=principal.prefix, name=principal.name)
+    return PrincipalOut(
+        role=principal.role, agency=principal.agency_code, key_prefix=principal.prefix, name=principal.name
+    )
 
 
 @router.get("/agencies", response_model=AgencyList, summary="行政机关列表 / agencies")
@@ -43,7 +45,9 @@ def post_agency(body: AgencyCreate, session: SessionDep, principal: Admin) -> Ag
 def get_audit(
     session: SessionDep,
     principal: Admin,
-    who: Annotated[str | None, Query(alias="principal", description="principal label, e.g. bank/key:xy_ab12cd34")] = None,
+    who: Annotated[
+        str | None, Query(alias="principal", description="principal label, e.g. bank/key:xy_ab12cd34")
+    ] = None,
     action: str | None = None,
     code: Annotated[str | None, Query(description="target code")] = None,
     since: datetime | None = None,
@@ -53,7 +57,14 @@ def get_audit(
 ) -> AuditList:
     """Who did or looked up what, when (admin). Reading the log is itself audited."""
     rows, total = list_events(
-        session=session, principal=who, action=action, target=code, since=since, until=until, limit=limit, offset=offset
+        session=session,
+        principal=who,
+        action=action,
+        target=code,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
     )
     data = [AuditEventOut.model_validate(r, from_attributes=True) for r in rows]
     record_event(session=session, principal=principal, action="audit.read", outcome="ok")

@@ -29,7 +29,11 @@ def healthz() -> dict[str, str]:
 def check_identifier(
     code: Annotated[str, Path(description="任意标识码：统一社会信用代码、工商注册号、组织机构代码、身份证号")],
     scheme: Annotated[
-        str | None, Query(description="指定代码类型（不填则自动识别）/ force a scheme", pattern="^(uscc|reg_no|org_code|resident_id|tax_no)$")
+        str | None,
+        Query(
+            description="指定代码类型（不填则自动识别）/ force a scheme",
+            pattern="^(uscc|reg_no|org_code|resident_id|tax_no)$",
+        ),
     ] = None,
 ) -> dict[str, object]:
     """A validation service: an invalid code is a 200 with ``valid: false`` and a reason."""
@@ -55,7 +59,10 @@ def entity_profile(code: str, session: SessionDep) -> EntityPublic:
         name=entity.name,
         kind=entity.kind,
         identifiers=[
-            IdentifierOut(scheme=i.scheme, value=(mask_id_number(i.value) or "") if i.scheme == "resident_id" else i.value)
+            IdentifierOut(
+                scheme=i.scheme,
+                value=(mask_id_number(i.value) or "") if i.scheme == "resident_id" else i.value,
+            )
             for i in idents
         ],
         former_names=[n.name for n in names if n.name != entity.name],

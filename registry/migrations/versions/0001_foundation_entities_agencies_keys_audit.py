@@ -8,7 +8,6 @@ Create Date: 2026-11-22
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision: str = "0001"
@@ -22,9 +21,9 @@ def upgrade() -> None:
     op.create_table(
         "agency",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
-        sa.Column("uscc", sqlmodel.sql.sqltypes.AutoString(length=18), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=256), nullable=False),
+        sa.Column("uscc", sa.String(length=18), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agency")),
         sa.UniqueConstraint("code", name=op.f("uq_agency_code")),
@@ -36,11 +35,11 @@ def upgrade() -> None:
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("principal", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("target", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True),
-        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("principal", sa.String(length=128), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("target", sa.String(length=256), nullable=True),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_event")),
     )
@@ -53,10 +52,10 @@ def upgrade() -> None:
     op.create_table(
         "entity",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("uscc", sqlmodel.sql.sqltypes.AutoString(length=18), nullable=True),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
-        sa.Column("region_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=True),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("uscc", sa.String(length=18), nullable=True),
+        sa.Column("name", sa.String(length=512), nullable=False),
+        sa.Column("region_code", sa.String(length=6), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_entity")),
@@ -68,11 +67,11 @@ def upgrade() -> None:
     op.create_table(
         "api_key",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("prefix", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("key_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("agency_id", sa.Integer(), nullable=True),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("name", sa.String(length=128), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["agency_id"], ["agency.id"], name=op.f("fk_api_key_agency_id_agency")),
@@ -87,8 +86,8 @@ def upgrade() -> None:
         "entity_identifier",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("entity_id", sa.Integer(), nullable=False),
-        sa.Column("scheme", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("value", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("scheme", sa.String(length=16), nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["entity_id"],
@@ -106,7 +105,7 @@ def upgrade() -> None:
         "entity_name",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("entity_id", sa.Integer(), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+        sa.Column("name", sa.String(length=512), nullable=False),
         sa.Column("first_seen", sa.Date(), nullable=False),
         sa.Column("last_seen", sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(
