@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, UniqueConstraint
+from sqlalchemy import DateTime, UniqueConstraint, bindparam, func, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
@@ -41,6 +44,9 @@ class Entity(SQLModel, table=True):
     region_code: str | None = Field(default=None, max_length=6)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+ENTITY = Entity.__table__  # type: ignore[attr-defined]
 
 
 class EntityIdentifier(SQLModel, table=True):
@@ -110,10 +116,6 @@ def infer_kind(idents: Iterable[Ident]) -> str:
     return "organisation"
 
 
-def _describe(entity: Entity) -> str:
-    return f"entity #{entity.id} {entity.name!r}" + (f" (USCC {entity.uscc})" if entity.uscc else "")
-
-
 def find_by_identifier(*, session: Session, ident: Ident) -> Entity | None:
     """The entity holding this identifier, if any."""
     stmt = (
@@ -155,20 +157,230 @@ def names_of(*, session: Session, entity_id: int) -> list[EntityName]:
     return list(session.exec(stmt).all())
 
 
-def _note_name(*, session: Session, entity: Entity, name: str, seen_on: date) -> None:
-    assert entity.id is not None
-    row = session.exec(select(EntityName).where(EntityName.entity_id == entity.id, EntityName.name == name)).first()
-    if row is None:
-        session.add(EntityName(entity_id=entity.id, name=name, first_seen=seen_on, last_seen=seen_on))
-    else:
-        row.first_seen = min(row.first_seen, seen_on)
-        row.last_seen = max(row.last_seen, seen_on)
-        session.add(row)
-    # The current name is the one seen most recently.
-    if name != entity.name:
-        latest = max(names_of(session=session, entity_id=entity.id) or [], key=lambda r: r.last_seen, default=None)
-        if latest is None or seen_on >= latest.last_seen:
-            entity.name = name
+@dataclass(frozen=True)
+class EntityClaim:
+    """What a record says about its party: a name, identifiers, perhaps a kind, and the day
+    it was true (the decision date), so names can be ordered over time."""
+
+    name: str
+    idents: tuple[Ident, ...]
+    kind: str | None = None
+    seen_on: date | None = None
+
+
+_IN_CHUNK = 900
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _claim_conflict(claim: EntityClaim) -> Conflict | None:
+    seen: dict[str, Ident] = {}
+    for ident in claim.idents:
+        other = seen.get(ident.scheme)
+        if other is not None and other.value != ident.value and ident.scheme in SINGLE_VALUED:
+            return Conflict(
+                f"two different {ident.scheme} values were given for one entity: {other.shown} and {ident.shown}",
+                code="identifier_conflict",
+                errors=[FieldError(ident.scheme, "identifier_conflict", "two values for one entity", ident.shown)],
+            )
+        seen[ident.scheme] = ident
+    return None
+
+
+def _owners(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    values = sorted({value for _, value in keys})
+    owners: dict[tuple[str, str], int] = {}
+    for part in _chunks(values):
+        stmt = select(EntityIdentifier.scheme, EntityIdentifier.value, EntityIdentifier.entity_id).where(
+            col(EntityIdentifier.value).in_(part)
+        )
+        for scheme, value, entity_id in session.exec(stmt).all():
+            if (scheme, value) in keys:
+                owners[(scheme, value)] = entity_id
+    return owners
+
+
+def _held(session: Session, entity_ids: set[int]) -> dict[int, dict[str, set[str]]]:
+    held: dict[int, dict[str, set[str]]] = {}
+    for part in _chunks(sorted(entity_ids)):
+        stmt = select(EntityIdentifier.entity_id, EntityIdentifier.scheme, EntityIdentifier.value).where(
+            col(EntityIdentifier.entity_id).in_(part)
+        )
+        for entity_id, scheme, value in session.exec(stmt).all():
+            held.setdefault(entity_id, {}).setdefault(scheme, set()).add(value)
+    return held
+
+
+def _region_of(idents: Iterable[Ident]) -> tuple[str | None, str | None]:
+    by_scheme = {i.scheme: i.value for i in idents}
+    uscc = by_scheme.get("uscc")
+    if uscc:
+        return uscc, uscc[2:8]
+    reg_no = by_scheme.get("reg_no")
+    return None, reg_no[:6] if reg_no else None
+
+
+def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int | Conflict]:
+    """Resolve or create the entity of every claim at once, set-based: one round of look-ups
+    for all identifiers, bulk inserts for new entities, links and names.
+
+    Returns, per claim and in order, the entity id or the :class:`Conflict` that refuses it
+    (identifiers naming two entities, or a second value of a single-valued scheme). Claims in
+    the same call that share an identifier resolve to the same entity.
+    """
+    now = clock.now()
+    today = clock.today()
+    keys = {(i.scheme, i.value) for c in claims for i in c.idents}
+    owner = _owners(session, keys)
+    may_grow = {
+        owner[k]
+        for c in claims
+        for k in ((i.scheme, i.value) for i in c.idents)
+        if k in owner and any((i.scheme, i.value) not in owner for i in c.idents)
+    }
+    held = _held(session, may_grow)
+    new_claims: list[EntityClaim] = []
+    links: list[tuple[int, Ident]] = []
+    uscc_links: dict[int, str] = {}
+    names: dict[tuple[int, str], tuple[date, date]] = {}
+    results: list[int | Conflict] = []
+
+    for claim in claims:
+        bad = _claim_conflict(claim)
+        if bad is None and not claim.idents:
+            bad = Conflict("an entity needs at least one valid identifier", code="identifier_missing")
+        if bad is not None:
+            results.append(bad)
+            continue
+        ids = {owner[(i.scheme, i.value)] for i in claim.idents if (i.scheme, i.value) in owner}
+        if len(ids) > 1:
+            parts = "; ".join(
+                f"{i.scheme} {i.shown} belongs to entity #{owner[(i.scheme, i.value)]}"
+                for i in claim.idents
+                if (i.scheme, i.value) in owner
+            )
+            first = claim.idents[0]
+            results.append(
+                Conflict(
+                    f"the identifiers name different entities: {parts}",
+                    code="identifier_conflict",
+                    errors=[FieldError(first.scheme, "identifier_conflict", "identifiers name different entities")],
+                )
+            )
+            continue
+        if ids:
+            entity_id = ids.pop()
+        else:
+            new_claims.append(claim)
+            entity_id = -len(new_claims)  # a placeholder until the bulk insert gives the id
+        holding = held.setdefault(entity_id, {})
+        fresh = [i for i in claim.idents if (i.scheme, i.value) not in owner]
+        clash = next((i for i in fresh if i.scheme in SINGLE_VALUED and holding.get(i.scheme, set()) - {i.value}), None)
+        if clash is not None:
+            old = Ident(clash.scheme, sorted(holding[clash.scheme])[0]).shown
+            results.append(
+                Conflict(
+                    f"entity #{entity_id} already has {clash.scheme} {old}; "
+                    f"{clash.shown} cannot be linked to it as well",
+                    code="identifier_conflict",
+                    errors=[
+                        FieldError(clash.scheme, "identifier_conflict", f"the entity already has {old}", clash.shown)
+                    ],
+                )
+            )
+            continue
+        for ident in fresh:
+            owner[(ident.scheme, ident.value)] = entity_id
+            holding.setdefault(ident.scheme, set()).add(ident.value)
+            if entity_id > 0:
+                links.append((entity_id, ident))
+                if ident.scheme == "uscc":
+                    uscc_links[entity_id] = ident.value
+        seen = claim.seen_on or today
+        first_seen, last_seen = names.get((entity_id, claim.name), (seen, seen))
+        names[(entity_id, claim.name)] = (min(first_seen, seen), max(last_seen, seen))
+        results.append(entity_id)
+
+    real: dict[int, int] = {}
+    if new_claims:
+        rows = []
+        for placeholder, claim in enumerate(new_claims, start=1):
+            # every identifier any claim of this call gave the new entity, not only the first's
+            holding = held[-placeholder]
+            uscc = next(iter(holding["uscc"])) if "uscc" in holding else None
+            reg_no = next(iter(holding["reg_no"])) if "reg_no" in holding else None
+            rows.append(
+                {
+                    "kind": claim.kind or infer_kind(claim.idents),
+                    "uscc": uscc,
+                    "name": claim.name,
+                    "region_code": uscc[2:8] if uscc else (reg_no[:6] if reg_no else None),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        inserted = session.execute(insert(ENTITY).returning(ENTITY.c.id, sort_by_parameter_order=True), rows)
+        for placeholder, new_id in enumerate(inserted.scalars().all(), start=1):
+            real[-placeholder] = new_id
+    final = [r if isinstance(r, Conflict) else real.get(r, r) for r in results]
+    link_rows = {(entity_id, ident.scheme, ident.value) for entity_id, ident in links}
+    link_rows.update((real[entity_id], scheme, value) for (scheme, value), entity_id in owner.items() if entity_id < 0)
+    if link_rows:
+        session.execute(
+            insert(EntityIdentifier.__table__),  # type: ignore[attr-defined]
+            [{"entity_id": e, "scheme": s, "value": v, "created_at": now} for e, s, v in sorted(link_rows)],
+        )
+    if uscc_links:
+        session.execute(
+            update(ENTITY)
+            .where(ENTITY.c.id == bindparam("eid"))
+            .values(uscc=bindparam("new_uscc"), region_code=bindparam("new_region"), updated_at=now),
+            [{"eid": e, "new_uscc": u, "new_region": u[2:8]} for e, u in uscc_links.items()],
+        )
+    if names:
+        _upsert_names(session, {(real.get(e, e), n): span for (e, n), span in names.items()}, now)
+    session.flush()
+    return final
+
+
+def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime) -> None:
+    """Record names with their first and last day seen, then make each touched entity's current
+    name the one seen most recently."""
+    table = EntityName.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["entity_id", "name"],
+        set_={
+            "first_seen": least(table.c.first_seen, ins.excluded.first_seen),
+            "last_seen": greatest(table.c.last_seen, ins.excluded.last_seen),
+        },
+    )
+    session.execute(
+        stmt, [{"entity_id": e, "name": n, "first_seen": f, "last_seen": last} for (e, n), (f, last) in names.items()]
+    )
+    touched = sorted({e for e, _ in names})
+    current = {}
+    for part in _chunks(touched):
+        current.update(session.exec(select(Entity.id, Entity.name).where(col(Entity.id).in_(part))).all())
+    stale = sorted({e for e, n in names if current.get(e) != n})
+    if not stale:
+        return
+    latest = (
+        select(EntityName.name)
+        .where(col(EntityName.entity_id) == ENTITY.c.id)
+        .order_by(col(EntityName.last_seen).desc(), col(EntityName.id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    for part in _chunks(stale):
+        session.execute(
+            update(ENTITY).where(ENTITY.c.id.in_(part)).values(name=latest, updated_at=now),
+        )
 
 
 def resolve_entity(
@@ -181,15 +393,13 @@ def resolve_entity(
 ) -> Entity:
     """Find the entity these identifiers name, or create it; link any identifier it lacks.
 
-    Refuses (:class:`Conflict`) identifiers that name two different entities, and an identifier
-    whose scheme the entity already holds with another value. Refuses an empty list.
+    The one-entity form of :func:`resolve_many`: raises its :class:`Conflict`, and
+    :class:`ValidationFailed` for an empty name or identifier list or an unknown kind.
     """
     name = name.strip()
     if not name:
         raise ValidationFailed(
-            "name: an entity needs a name",
-            code="required",
-            errors=[FieldError("name", "required", "name is required")],
+            "name: an entity needs a name", code="required", errors=[FieldError("name", "required", "name is required")]
         )
     if not identifiers:
         raise ValidationFailed(
@@ -199,69 +409,12 @@ def resolve_entity(
         )
     if kind is not None and kind not in KINDS:
         raise ValidationFailed(f"kind: {kind!r} is not one of {', '.join(KINDS)}", code="kind")
-    seen_on = seen_on or clock.today()
-    idents = list(dict.fromkeys(identifiers))
-    by_scheme: dict[str, Ident] = {}
-    for ident in idents:
-        other = by_scheme.get(ident.scheme)
-        if other is not None and ident.scheme in SINGLE_VALUED:
-            raise Conflict(
-                f"two different {ident.scheme} values were given for one entity: {other.shown} and {ident.shown}",
-                code="identifier_conflict",
-            )
-        by_scheme[ident.scheme] = ident
-
-    holders: dict[int, tuple[Entity, Ident]] = {}
-    for ident in idents:
-        found = find_by_identifier(session=session, ident=ident)
-        if found is not None and found.id is not None:
-            holders.setdefault(found.id, (found, ident))
-    if len(holders) > 1:
-        parts = "; ".join(
-            f"{ident.scheme} {ident.shown} belongs to {_describe(ent)}" for ent, ident in holders.values()
-        )
-        raise Conflict(f"the identifiers name different entities: {parts}", code="identifier_conflict")
-
-    now = clock.now()
-    if holders:
-        entity = next(iter(holders.values()))[0]
-        assert entity.id is not None
-        held = {(r.scheme, r.value) for r in identifiers_of(session=session, entity_id=entity.id)}
-        held_schemes = {scheme: value for scheme, value in held}
-        for ident in idents:
-            if (ident.scheme, ident.value) in held:
-                continue
-            if ident.scheme in SINGLE_VALUED and ident.scheme in held_schemes:
-                shown_old = Ident(ident.scheme, held_schemes[ident.scheme]).shown
-                raise Conflict(
-                    f"{_describe(entity)} already has {ident.scheme} {shown_old}; "
-                    f"{ident.shown} cannot be linked to it as well",
-                    code="identifier_conflict",
-                )
-            session.add(EntityIdentifier(entity_id=entity.id, scheme=ident.scheme, value=ident.value, created_at=now))
-        if entity.uscc is None and "uscc" in by_scheme:
-            entity.uscc = by_scheme["uscc"].value
-            entity.region_code = entity.uscc[2:8]
-    else:
-        uscc = by_scheme.get("uscc")
-        region = uscc.value[2:8] if uscc else (by_scheme["reg_no"].value[:6] if "reg_no" in by_scheme else None)
-        entity = Entity(
-            kind=kind or infer_kind(idents),
-            uscc=uscc.value if uscc else None,
-            name=name,
-            region_code=region,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(entity)
-        session.flush()
-        assert entity.id is not None
-        for ident in idents:
-            session.add(EntityIdentifier(entity_id=entity.id, scheme=ident.scheme, value=ident.value, created_at=now))
-    _note_name(session=session, entity=entity, name=name, seen_on=seen_on)
-    entity.updated_at = now
-    session.add(entity)
-    session.flush()
+    claim = EntityClaim(name=name, idents=tuple(dict.fromkeys(identifiers)), kind=kind, seen_on=seen_on)
+    (result,) = resolve_many(session=session, claims=[claim])
+    if isinstance(result, Conflict):
+        raise result
+    entity = session.get(Entity, result, populate_existing=True)
+    assert entity is not None
     return entity
 
 

@@ -5,8 +5,22 @@ from sqlmodel import SQLModel
 from registry.access import ApiKey
 from registry.agencies import Agency
 from registry.audit import AuditEvent
+from registry.batches import ImportBatch, ImportRejection
 from registry.entities import Entity, EntityIdentifier, EntityName
+from registry.penalties import PenaltyDecision, PenaltyDecisionHistory
 
 metadata = SQLModel.metadata
 
-__all__ = ["Agency", "ApiKey", "AuditEvent", "Entity", "EntityIdentifier", "EntityName", "metadata"]
+__all__ = [
+    "Agency",
+    "ApiKey",
+    "AuditEvent",
+    "Entity",
+    "EntityIdentifier",
+    "EntityName",
+    "ImportBatch",
+    "ImportRejection",
+    "PenaltyDecision",
+    "PenaltyDecisionHistory",
+    "metadata",
+]

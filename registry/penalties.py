@@ -1,0 +1,389 @@
+"""Administrative penalty decisions (行政处罚决定) and their history.
+
+A decision is keyed on (delivering agency, decision number, party): one decision number may
+name several parties in a joint case, and a re-sent decision updates, never duplicates. The
+content of a decision is hashed; a re-delivery with the same content is *unchanged*, one with
+different content is *updated* and the previous version goes to ``penalty_decision_history``
+with the batch that changed it. Revocation (撤销) is a status with a reason and time, and
+also leaves a history row; revoked decisions are never deleted.
+
+Loading is set-based: one look-up per chunk for existing decisions, bulk inserts and bulk
+updates (executemany), never one ORM object per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, bindparam, insert, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from registry import clock
+from registry.codes import PERSONAL_SCHEMES
+from registry.db import NAMING_CONVENTION, ExactDecimal  # noqa: F401
+from registry.entities import EntityClaim, resolve_many
+from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+
+# The decision's own content: what the hash covers and what history keeps.
+CONTENT_FIELDS = (
+    "name",
+    "party_type",
+    "uscc",
+    "reg_no",
+    "org_code",
+    "tax_no",
+    "institution_no",
+    "social_org_no",
+    "legal_rep",
+    "legal_rep_id_type",
+    "legal_rep_id_no",
+    "id_type",
+    "id_no",
+    "violation_type",
+    "facts",
+    "basis",
+    "penalty_types",
+    "content",
+    "fine_wan",
+    "confiscated_wan",
+    "license_affected",
+    "decision_date",
+    "valid_until",
+    "publish_until",
+    "agency_name",
+    "agency_uscc",
+    "source_name",
+    "source_uscc",
+    "remarks",
+    "deliberate",
+)
+# Which record field an identifier scheme came from, to name the field in a rejection.
+SCHEME_FIELD = {s: s for s in ("uscc", "reg_no", "org_code", "tax_no", "institution_no", "social_org_no")} | {
+    s: "id_no" for s in PERSONAL_SCHEMES
+}
+
+
+class PenaltyDecision(SQLModel, table=True):
+    """One administrative penalty decision against one party."""
+
+    __tablename__ = "penalty_decision"
+    __table_args__ = (UniqueConstraint("agency_id", "decision_no", "entity_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    entity_id: int = Field(foreign_key="entity.id", index=True)
+    decision_no: str = Field(max_length=128)
+    name: str = Field(max_length=512)
+    party_type: str = Field(max_length=32)
+    uscc: str | None = Field(default=None, max_length=18)
+    reg_no: str | None = Field(default=None, max_length=15)
+    org_code: str | None = Field(default=None, max_length=9)
+    tax_no: str | None = Field(default=None, max_length=20)
+    institution_no: str | None = Field(default=None, max_length=64)
+    social_org_no: str | None = Field(default=None, max_length=64)
+    legal_rep: str | None = Field(default=None, max_length=128)
+    legal_rep_id_type: str | None = Field(default=None, max_length=32)
+    legal_rep_id_no: str | None = Field(default=None, max_length=64)
+    id_type: str | None = Field(default=None, max_length=32)
+    id_no: str | None = Field(default=None, max_length=64)
+    violation_type: str = Field(max_length=256, index=True)
+    facts: str = Field(sa_column=Column(Text, nullable=False))
+    basis: str = Field(sa_column=Column(Text, nullable=False))
+    penalty_types: str = Field(max_length=256)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    fine_wan: Decimal | None = Field(default=None, sa_column=Column(ExactDecimal(), nullable=True))
+    confiscated_wan: Decimal | None = Field(default=None, sa_column=Column(ExactDecimal(), nullable=True))
+    license_affected: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    decision_date: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    valid_until: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    publish_until: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    agency_name: str = Field(max_length=256)
+    agency_uscc: str = Field(max_length=18)
+    source_name: str = Field(max_length=256)
+    source_uscc: str = Field(max_length=18)
+    remarks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    deliberate: bool | None = Field(default=None)
+    content_hash: str = Field(max_length=64)
+    status: str = Field(default="active", max_length=16)
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    revoked_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    first_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    last_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    delivered_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+PENALTY = PenaltyDecision.__table__  # type: ignore[attr-defined]
+
+
+class PenaltyDecisionHistory(SQLModel, table=True):
+    """A previous version of a decision, kept when it was updated or revoked."""
+
+    __tablename__ = "penalty_decision_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="penalty_decision.id", index=True)
+    batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
+    changed_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    change: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    previous: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    previous_hash: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+HISTORY = PenaltyDecisionHistory.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class DecisionRecord:
+    """A validated row: its number as the agency sees it, its party, and its content."""
+
+    row: int
+    claim: EntityClaim
+    values: dict[str, Any]
+
+    @property
+    def decision_no(self) -> str:
+        """The decision number (行政处罚决定书文号)."""
+        return str(self.values["decision_no"])
+
+
+@dataclass
+class Rejection:
+    """Why one row was not stored: row, field, stable code, messages, the (masked) value."""
+
+    row: int
+    field: str
+    code: str
+    message_zh: str
+    message_en: str
+    value: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, also the CSV report's columns."""
+        return {
+            "row": self.row,
+            "field": self.field,
+            "code": self.code,
+            "message": f"{self.message_zh} ({self.message_en})",
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+            "value": self.value,
+        }
+
+
+@dataclass
+class LoadResult:
+    """What loading one chunk did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | Decimal):
+        return str(value)
+    return value
+
+
+def content_hash(values: dict[str, Any]) -> str:
+    """A digest of the decision's content, stable across engines and file formats."""
+    payload = json.dumps([_jsonable(values.get(f)) for f in CONTENT_FIELDS], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _row_key(decision_no: str, entity_id: int) -> int:
+    digest = hashlib.blake2b(f"{decision_no}\x1f{entity_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def load_decisions(
+    *,
+    session: Session,
+    agency_id: int,
+    batch_id: int | None,
+    records: Sequence[DecisionRecord],
+    seen: dict[int, int],
+) -> LoadResult:
+    """Upsert a chunk of validated decisions of one agency.
+
+    ``seen`` maps the key of every decision already loaded in this batch to its row number, so
+    the same decision twice in one delivery is reported (``duplicate_in_file``) rather than
+    stored twice. Returns the counts and the rejections (identifier conflicts, duplicates).
+    """
+    result = LoadResult()
+    now = clock.now()
+    resolved = resolve_many(session=session, claims=[r.claim for r in records])
+    ready: list[tuple[DecisionRecord, int]] = []
+    for record, outcome in zip(records, resolved, strict=True):
+        if isinstance(outcome, Conflict):
+            err = outcome.errors[0] if outcome.errors else FieldError("uscc", outcome.code, outcome.message)
+            result.rejections.append(
+                Rejection(
+                    row=record.row,
+                    field=SCHEME_FIELD.get(err.field, err.field),
+                    code=outcome.code,
+                    message_zh="标识码与登记簿中的主体冲突：" + outcome.message,
+                    message_en=outcome.message,
+                    value=err.value,
+                )
+            )
+            continue
+        key = _row_key(record.decision_no, outcome)
+        first_row = seen.get(key)
+        if first_row is not None:
+            result.rejections.append(
+                Rejection(
+                    row=record.row,
+                    field="decision_no",
+                    code="duplicate_in_file",
+                    message_zh=f"同一决定（文号与当事人相同）已在第{first_row}行出现",
+                    message_en=f"the same decision (same number and party) already appears in row {first_row}",
+                    value=record.decision_no,
+                )
+            )
+            continue
+        seen[key] = record.row
+        ready.append((record, outcome))
+
+    existing: dict[tuple[str, int], tuple[int, str]] = {}
+    numbers = sorted({r.decision_no for r, _ in ready})
+    for start in range(0, len(numbers), 900):
+        stmt = select(PENALTY.c.id, PENALTY.c.decision_no, PENALTY.c.entity_id, PENALTY.c.content_hash).where(
+            PENALTY.c.agency_id == agency_id, PENALTY.c.decision_no.in_(numbers[start : start + 900])
+        )
+        for row_id, number, entity_id, digest in session.execute(stmt).all():
+            existing[(number, entity_id)] = (row_id, digest)
+
+    inserts: list[dict[str, Any]] = []
+    updates: list[tuple[int, dict[str, Any], str]] = []
+    for record, entity_id in ready:
+        digest = content_hash(record.values)
+        found = existing.get((record.decision_no, entity_id))
+        if found is None:
+            inserts.append(
+                {
+                    **{f: record.values.get(f) for f in CONTENT_FIELDS},
+                    "agency_id": agency_id,
+                    "entity_id": entity_id,
+                    "decision_no": record.decision_no,
+                    "content_hash": digest,
+                    "status": "active",
+                    "first_batch_id": batch_id,
+                    "last_batch_id": batch_id,
+                    "delivered_at": now,
+                    "updated_at": now,
+                }
+            )
+        elif found[1] == digest:
+            result.unchanged += 1
+        else:
+            updates.append((found[0], record.values, digest))
+    if inserts:
+        session.execute(insert(PENALTY), inserts)
+        result.inserted = len(inserts)
+    if updates:
+        _apply_updates(session, updates, batch_id, now)
+        result.updated = len(updates)
+    return result
+
+
+def _apply_updates(
+    session: Session, updates: list[tuple[int, dict[str, Any], str]], batch_id: int | None, now: datetime
+) -> None:
+    ids = [u[0] for u in updates]
+    previous: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 900):
+        stmt = select(PENALTY).where(PENALTY.c.id.in_(ids[start : start + 900]))
+        for row in session.execute(stmt).mappings().all():
+            previous[row["id"]] = dict(row)
+    session.execute(
+        insert(HISTORY),
+        [
+            {
+                "decision_id": decision_id,
+                "batch_id": batch_id,
+                "changed_at": now,
+                "change": "update",
+                "reason": None,
+                "previous": {f: _jsonable(previous[decision_id][f]) for f in CONTENT_FIELDS},
+                "previous_hash": previous[decision_id]["content_hash"],
+            }
+            for decision_id, _values, _digest in updates
+        ],
+    )
+    stmt = (
+        update(PENALTY)
+        .where(PENALTY.c.id == bindparam("row_id"))
+        .values(
+            {f: bindparam(f"v_{f}") for f in CONTENT_FIELDS}
+            | {"content_hash": bindparam("v_hash"), "last_batch_id": bindparam("v_batch"), "updated_at": now}
+        )
+    )
+    session.execute(
+        stmt,
+        [
+            {"row_id": decision_id, "v_hash": digest, "v_batch": batch_id}
+            | {f"v_{f}": values.get(f) for f in CONTENT_FIELDS}
+            for decision_id, values, digest in updates
+        ],
+    )
+
+
+def history_of(*, session: Session, decision_id: int) -> list[PenaltyDecisionHistory]:
+    """Every earlier version of a decision, oldest first."""
+    stmt = select(PenaltyDecisionHistory).where(PenaltyDecisionHistory.decision_id == decision_id)
+    return list(session.exec(stmt.order_by(col(PenaltyDecisionHistory.id))).all())
+
+
+def revoke_decision(*, session: Session, decision_id: int, agency_id: int, reason: str) -> PenaltyDecision:
+    """Mark a decision revoked (撤销) with reason and time. Only the delivering agency may;
+    a revoked decision leaves every public output at once and stays in history."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed(
+            "reason: a revocation needs a reason",
+            code="required",
+            errors=[FieldError("reason", "required", "required")],
+        )
+    decision = session.get(PenaltyDecision, decision_id)
+    if decision is None:
+        raise NotFound(f"no penalty decision with id {decision_id}", code="not_found")
+    if decision.agency_id != agency_id:
+        raise PermissionDenied("an agency may only revoke its own decisions", code="not_own_decision")
+    if decision.status == "revoked":
+        raise Conflict(f"decision {decision.decision_no} was already revoked", code="already_revoked")
+    now = clock.now()
+    session.add(
+        PenaltyDecisionHistory(
+            decision_id=decision_id,
+            changed_at=now,
+            change="revoke",
+            reason=reason,
+            previous={f: _jsonable(getattr(decision, f)) for f in CONTENT_FIELDS} | {"status": decision.status},
+            previous_hash=decision.content_hash,
+        )
+    )
+    decision.status = "revoked"
+    decision.revoked_at = now
+    decision.revoked_reason = reason
+    decision.updated_at = now
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def find_by_number(*, session: Session, agency_id: int, decision_no: str) -> list[PenaltyDecision]:
+    """The decisions of an agency with this number (several in a joint case)."""
+    stmt = select(PenaltyDecision).where(
+        PenaltyDecision.agency_id == agency_id, PenaltyDecision.decision_no == decision_no.strip()
+    )
+    return list(session.exec(stmt.order_by(col(PenaltyDecision.id))).all())
