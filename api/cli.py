@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import click
@@ -51,6 +52,7 @@ def _actor() -> str:
 
 
 def _engine() -> Any:
+    import registry.models  # noqa: F401  (every table mapped before the first query)
     from registry.db import get_engine
 
     settings = get_settings()
@@ -209,6 +211,110 @@ def key_revoke(
         key = revoke_key(session=session, prefix=prefix)
         record_event(session=session, principal=_actor(), action="key.revoke", target=key.prefix)
     typer.echo(f"key {key.prefix} revoked")
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="The delivery: .csv, .xlsx or .json in the 双公示 template.")],
+    agency: Annotated[str, typer.Option("--agency", help="Code of the delivering agency.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the batch summary as JSON.")] = False,
+    reject_report: Annotated[
+        Path | None, typer.Option("--reject-report", help="Write rejected rows to this .csv or .xlsx file.")
+    ] = None,
+) -> None:
+    """Import penalty decisions; every row is stored or reported with its reason."""
+    from importers.pipeline import import_file
+    from importers.report import write_report
+    from registry.batches import rejections_of
+    from registry.db import ensure_schema
+
+    if not file.is_file():
+        raise UserError(f"no such file: {file}")
+    engine = _engine()
+    ensure_schema(engine)
+    with _progress(f"importing {file.name}") as advance:
+        result = import_file(engine=engine, path=file, agency_code=agency, principal=_actor(), progress=advance)
+    with Session(engine) as session:
+        rejections = rejections_of(session=session, batch_id=result["batch_id"])
+    if reject_report is not None:
+        write_report(rejections, reject_report)
+    if as_json:
+        keys = ("batch_id", "rows", "inserted", "updated", "unchanged", "rejected")
+        typer.echo(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
+        return
+    typer.echo(
+        f"batch {result['batch_id']}: {result['rows']} rows: {result['inserted']} inserted, "
+        f"{result['updated']} updated, {result['unchanged']} unchanged, {result['rejected']} rejected "
+        f"({result['format']}, {result['encoding'] or '-'})"
+    )
+    for r in rejections[:10]:
+        typer.echo(f"  row {r.row}  {r.field}  {r.code}: {r.message_zh}")
+    if len(rejections) > 10:
+        more = f"see {reject_report}" if reject_report else "use --reject-report PATH for all of them"
+        typer.echo(f"  … {len(rejections) - 10} more ({more})")
+    if result["ignored_columns"]:
+        typer.echo(f"  ignored columns: {', '.join(result['ignored_columns'])}")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Any]:
+    """A progress counter on a terminal; nothing when stderr is not one (CI, pipes)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda n: progress.advance(task, n)
+
+
+@app.command()
+def revoke(
+    agency: Annotated[str, typer.Option("--agency", help="Code of the agency that delivered the decision.")],
+    decision_no: Annotated[str, typer.Option("--decision-no", help="行政处罚决定书文号.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (e.g. 行政复议撤销, 法院判决撤销).")],
+    party: Annotated[
+        str | None, typer.Option("--party", help="Any identifier of one party, when the decision names several.")
+    ] = None,
+) -> None:
+    """Revoke (撤销) a decision: it leaves every public output at once and stays in history."""
+    from registry.agencies import get_agency
+    from registry.audit import record_event
+    from registry.entities import lookup
+    from registry.penalties import find_by_number, revoke_decision
+
+    with _session() as session:
+        owner = get_agency(session=session, code=agency)
+        assert owner.id is not None
+        decisions = find_by_number(session=session, agency_id=owner.id, decision_no=decision_no)
+        if party:
+            entity = lookup(session=session, code=party)
+            decisions = [d for d in decisions if d.entity_id == entity.id]
+        decisions = [d for d in decisions if d.status != "revoked"]
+        if not decisions:
+            raise UserError(
+                f"agency {agency} has no active decision {decision_no!r}" + (f" for {party}" if party else "")
+            )
+        for decision in decisions:
+            assert decision.id is not None
+            revoke_decision(session=session, decision_id=decision.id, agency_id=owner.id, reason=reason)
+            record_event(
+                session=session,
+                principal=_actor(),
+                action="penalty.revoke",
+                target=decision.decision_no,
+                detail={"decision_id": decision.id, "reason": reason},
+            )
+    typer.echo(f"revoked {len(decisions)} decision(s) {decision_no}")
 
 
 def _load_demo() -> dict[str, str]:

@@ -118,3 +118,64 @@ class AuditList(BaseModel):
 
     data: list[AuditEventOut]
     count: int
+
+
+class BatchSummary(BaseModel):
+    """导入批次结果 / the summary of one delivery (rows = inserted + updated + unchanged + rejected)."""
+
+    batch_id: int = Field(description="批次号")
+    rows: int = Field(description="数据行数 / data rows read")
+    inserted: int = Field(description="新增 / new decisions stored")
+    updated: int = Field(description="更新 / decisions changed (previous version kept)")
+    unchanged: int = Field(description="未变化 / decisions delivered before with the same content")
+    rejected: int = Field(description="拒收行数 / rows not stored, see rejections")
+    status: str = Field(description="completed 或 failed")
+    file_name: str | None = None
+    format: str = Field(description="csv、xlsx 或 json")
+    encoding: str | None = Field(description="检测到的编码 / detected text encoding")
+    sha256: str | None = None
+    ignored_columns: list[str] = Field(description="未识别而忽略的列 / columns not in the template")
+    started_at: str | None = None
+    duration_ms: int | None = None
+
+
+class RejectionOut(BaseModel):
+    """一条拒收原因 / why a row was not stored."""
+
+    row: int = Field(description="行号（表头为第1行；JSON为记录下标，从0起）")
+    field: str = Field(description="字段（JSON名）")
+    code: str = Field(description="原因代码 / stable reason code")
+    message: str
+    message_zh: str
+    message_en: str
+    value: str | None = Field(description="原值（证件号码已脱敏）/ the value, ID numbers masked")
+
+
+class RejectionList(BaseModel):
+    """A batch's rejections in row order."""
+
+    batch_id: int
+    data: list[RejectionOut]
+    count: int
+
+
+class JsonDelivery(BaseModel):
+    """以JSON报送 / decisions as JSON records with the CONTRACT.md field names."""
+
+    records: list[Any] = Field(description="行政处罚记录 / penalty records", max_length=100_000)
+
+
+class RevokeIn(BaseModel):
+    """撤销理由 / why the decision is revoked."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="撤销理由，如：行政复议决定撤销")
+
+
+class RevokeOut(BaseModel):
+    """A revoked decision."""
+
+    id: int
+    decision_no: str
+    status: str
+    revoked_at: datetime | None
+    revoked_reason: str | None

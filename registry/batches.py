@@ -7,6 +7,7 @@ sees it, the field, a stable code and messages in Chinese and English.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,30 @@ from sqlmodel import Field, Session, SQLModel, col, func, select
 from registry import clock
 from registry.db import NAMING_CONVENTION  # noqa: F401
 from registry.errors import NotFound, PermissionDenied
-from registry.penalties import Rejection
+
+
+@dataclass
+class Rejection:
+    """Why one row was not stored: row, field, stable code, messages, the (masked) value."""
+
+    row: int
+    field: str
+    code: str
+    message_zh: str
+    message_en: str
+    value: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, also the CSV report's columns."""
+        return {
+            "row": self.row,
+            "field": self.field,
+            "code": self.code,
+            "message": f"{self.message_zh} ({self.message_en})",
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+            "value": self.value,
+        }
 
 
 class ImportBatch(SQLModel, table=True):

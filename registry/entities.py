@@ -364,9 +364,13 @@ def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, dat
         stmt, [{"entity_id": e, "name": n, "first_seen": f, "last_seen": last} for (e, n), (f, last) in names.items()]
     )
     touched = sorted({e for e, _ in names})
-    current = {}
+    current: dict[int, str] = {}
     for part in _chunks(touched):
-        current.update(session.exec(select(Entity.id, Entity.name).where(col(Entity.id).in_(part))).all())
+        current.update(
+            (i, n)
+            for i, n in session.exec(select(Entity.id, Entity.name).where(col(Entity.id).in_(part))).all()
+            if i is not None
+        )
     stale = sorted({e for e, n in names if current.get(e) != n})
     if not stale:
         return

@@ -25,6 +25,7 @@ from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstra
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
+from registry.batches import Rejection
 from registry.codes import PERSONAL_SCHEMES
 from registry.db import NAMING_CONVENTION, ExactDecimal  # noqa: F401
 from registry.entities import EntityClaim, resolve_many
@@ -152,30 +153,6 @@ class DecisionRecord:
     def decision_no(self) -> str:
         """The decision number (行政处罚决定书文号)."""
         return str(self.values["decision_no"])
-
-
-@dataclass
-class Rejection:
-    """Why one row was not stored: row, field, stable code, messages, the (masked) value."""
-
-    row: int
-    field: str
-    code: str
-    message_zh: str
-    message_en: str
-    value: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form, also the CSV report's columns."""
-        return {
-            "row": self.row,
-            "field": self.field,
-            "code": self.code,
-            "message": f"{self.message_zh} ({self.message_en})",
-            "message_zh": self.message_zh,
-            "message_en": self.message_en,
-            "value": self.value,
-        }
 
 
 @dataclass
@@ -320,7 +297,7 @@ def _apply_updates(
             for decision_id, _values, _digest in updates
         ],
     )
-    stmt = (
+    change = (
         update(PENALTY)
         .where(PENALTY.c.id == bindparam("row_id"))
         .values(
@@ -329,7 +306,7 @@ def _apply_updates(
         )
     )
     session.execute(
-        stmt,
+        change,
         [
             {"row_id": decision_id, "v_hash": digest, "v_batch": batch_id}
             | {f"v_{f}": values.get(f) for f in CONTENT_FIELDS}

@@ -1,0 +1,223 @@
+"""Deliveries in, batches out: read, validate and load in chunks, in one transaction.
+
+All accepted rows of a batch commit together with the batch record and its rejections, so a
+crash, an error or a kill halfway leaves nothing of the batch behind, and delivering the same
+file again afterwards completes it. A batch that failed is recorded afterwards, in a
+transaction of its own, with status ``failed`` and the error, so the agency can see it.
+
+Every row is accounted for: ``rows == inserted + updated + unchanged + rejected``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from importers.readers import Source, json_source, open_source
+from importers.rows import RowValidator
+from importers.template import check_columns
+from registry import clock
+from registry.agencies import get_agency
+from registry.audit import record_event
+from registry.batches import ImportBatch, Rejection, add_rejections, start_batch, summary
+from registry.penalties import DecisionRecord, load_decisions
+
+log = logging.getLogger("xinyong.import")
+CHUNK_ROWS = 5000
+Progress = Callable[[int], None]
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _chunks(records: Iterable[tuple[int, dict[str, Any]]], size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def import_file(
+    *,
+    engine: Engine,
+    path: Path,
+    agency_code: str,
+    principal: str,
+    file_name: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Import a delivery file; returns the batch summary (CONTRACT.md fields and more)."""
+    sha256, size = file_digest(path)
+    with open_source(path, file_name or path.name) as source:
+        if source.format != "json":
+            check_columns(set(source.header.positions))
+        return _run(
+            engine=engine,
+            source=source,
+            agency_code=agency_code,
+            principal=principal,
+            file_name=file_name or path.name,
+            sha256=sha256,
+            size=size,
+            progress=progress,
+        )
+
+
+def import_records(*, engine: Engine, payload: Any, agency_code: str, principal: str) -> dict[str, Any]:
+    """Import JSON records (``{"records": [...]}`` or a list) posted by an integration."""
+    import json
+
+    raw = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    return _run(
+        engine=engine,
+        source=json_source(payload),
+        agency_code=agency_code,
+        principal=principal,
+        file_name=None,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+        progress=None,
+    )
+
+
+def _run(
+    *,
+    engine: Engine,
+    source: Source,
+    agency_code: str,
+    principal: str,
+    file_name: str | None,
+    sha256: str,
+    size: int,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    validator = RowValidator(clock.today())
+    rows = inserted = updated = unchanged = rejected = 0
+    with Session(engine, expire_on_commit=False) as session:
+        agency = get_agency(session=session, code=agency_code)
+        assert agency.id is not None
+        batch = start_batch(
+            session=session,
+            agency_id=agency.id,
+            principal=principal,
+            fmt=source.format,
+            file_name=file_name,
+            sha256=sha256,
+            size_bytes=size,
+            encoding=source.encoding,
+        )
+        assert batch.id is not None
+        try:
+            seen: dict[int, int] = {}
+            for chunk in _chunks(source.records, CHUNK_ROWS):
+                good: list[DecisionRecord] = []
+                bad: list[Rejection] = []
+                for rowno, raw in chunk:
+                    outcome = validator.validate(rowno, raw)
+                    if isinstance(outcome, DecisionRecord):
+                        good.append(outcome)
+                    else:
+                        bad.extend(outcome)
+                loaded = load_decisions(
+                    session=session, agency_id=agency.id, batch_id=batch.id, records=good, seen=seen
+                )
+                add_rejections(session=session, batch_id=batch.id, rejections=bad + loaded.rejections)
+                rows += len(chunk)
+                inserted += loaded.inserted
+                updated += loaded.updated
+                unchanged += loaded.unchanged
+                rejected += len({r.row for r in bad}) + len(loaded.rejections)
+                if progress is not None:
+                    progress(len(chunk))
+            _finish(batch, rows, inserted, updated, unchanged, rejected, source.ignored_columns, started)
+            session.add(batch)
+            result = summary(batch)
+            record_event(
+                session=session,
+                principal=principal,
+                action="import",
+                target=agency_code,
+                detail={k: result[k] for k in ("batch_id", "rows", "inserted", "updated", "unchanged", "rejected")},
+            )
+            session.commit()
+        except BaseException as exc:
+            session.rollback()
+            _record_failure(engine, batch, principal, agency_code, rows, exc, started)
+            raise
+    log.info("batch %s of %s: %s", result["batch_id"], agency_code, {k: result[k] for k in ("rows", "rejected")})
+    return result
+
+
+def _finish(
+    batch: ImportBatch,
+    rows: int,
+    inserted: int,
+    updated: int,
+    unchanged: int,
+    rejected: int,
+    ignored: list[str],
+    started: float,
+) -> None:
+    batch.rows, batch.inserted, batch.updated, batch.unchanged, batch.rejected = (
+        rows,
+        inserted,
+        updated,
+        unchanged,
+        rejected,
+    )
+    batch.ignored_columns = ignored or None
+    batch.status = "completed"
+    batch.finished_at = clock.now()
+    batch.duration_ms = int((time.perf_counter() - started) * 1000)
+
+
+def _record_failure(
+    engine: Engine, batch: ImportBatch, principal: str, agency_code: str, rows: int, exc: BaseException, started: float
+) -> None:
+    """Record the failed attempt in its own transaction: nothing of its rows was kept."""
+    try:
+        with Session(engine) as session:
+            failed = ImportBatch(
+                agency_id=batch.agency_id,
+                principal=batch.principal,
+                file_name=batch.file_name,
+                sha256=batch.sha256,
+                size_bytes=batch.size_bytes,
+                format=batch.format,
+                encoding=batch.encoding,
+                rows=rows,
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                started_at=batch.started_at,
+                finished_at=clock.now(),
+                duration_ms=int((time.perf_counter() - started) * 1000),
+            )
+            session.add(failed)
+            session.flush()
+            record_event(
+                session=session,
+                principal=principal,
+                action="import",
+                target=agency_code,
+                outcome="failed",
+                detail={"batch_id": failed.id, "error": type(exc).__name__},
+            )
+            session.commit()
+    except Exception:  # the original error matters more than the record of it
+        log.exception("could not record the failed batch")
