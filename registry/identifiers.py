@@ -246,6 +246,9 @@ def reg_no_check_digit(first14: str) -> str:
 
 def build_uscc(authority: str, entity_type: str, region: str, org_body: str) -> str:
     """A USCC from its parts, with both check characters computed (demo and test data)."""
+    parts = authority + entity_type + region + org_body
+    if len(parts) != 16 or any(c not in USCC_ALPHABET for c in parts):
+        raise ValueError(f"{parts!r}: 16 characters from {USCC_ALPHABET} are needed (no I, O, S, V, Z)")
     org = org_body + org_code_check_char(org_body)
     first17 = authority + entity_type + region + org
     return first17 + uscc_check_char(first17)

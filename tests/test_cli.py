@@ -155,3 +155,36 @@ def test_demo_loads_and_is_safe_to_rerun(capsys: pytest.CaptureFixture[str], ses
 
     assert len(list_agencies(session=session)) == 3
     assert len(session.exec(select(Entity)).all()) == 5  # the legacy reg_no was linked, not duplicated
+
+
+def test_import_json_summary_reject_report_and_revoke(
+    capsys: pytest.CaptureFixture[str], session: Session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from tests.fixtures.make_fixtures import AGENCY_USCC
+
+    fixtures = Path(__file__).parent / "fixtures"
+    assert run(capsys, "agency", "add", "PD", "--name", "浦东", "--uscc", AGENCY_USCC)[0] == 0
+    report = tmp_path / "rejected.csv"
+    code, out, err = run(
+        capsys, "import", str(fixtures / "mixed.csv"), "--agency", "PD", "--json", "--reject-report", str(report)
+    )
+    assert code == 0 and err == ""
+    summary = json.loads(out)
+    assert set(summary) == {"batch_id", "rows", "inserted", "updated", "unchanged", "rejected"}
+    assert summary["rows"] == summary["inserted"] + summary["updated"] + summary["unchanged"] + summary["rejected"]
+    lines = report.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("行号,字段,原因代码") and len(lines) > summary["rejected"]
+    code, out, _ = run(capsys, "import", str(fixtures / "good.xlsx"), "--agency", "PD")
+    assert code == 0 and "0 inserted" in out and "8 unchanged" in out
+    code, out, _ = run(
+        capsys, "revoke", "--agency", "PD", "--decision-no", "沪市监浦处〔2024〕500号", "--reason", "复议撤销"
+    )
+    assert code == 0 and "revoked 2" in out
+    code, _, err = run(capsys, "revoke", "--agency", "PD", "--decision-no", "沪市监浦处〔2024〕500号", "--reason", "x")
+    assert code == 1 and "no active decision" in err
+    code, _, err = run(capsys, "import", str(tmp_path / "none.csv"), "--agency", "PD")
+    assert code == 1 and "no such file" in err
+    code, _, err = run(capsys, "import", str(fixtures / "good.json"), "--agency", "NOPE")
+    assert code == 1 and "NOPE" in err
