@@ -64,9 +64,8 @@ def clean_text(value: Any) -> str | None:
     """A cell as trimmed text, or None when empty. Numbers keep their digits."""
     if value is None:
         return None
-    if isinstance(value, str):
-        text = value.strip().strip("\u3000").strip()
-        return text or None
+    if type(value) is str:
+        return value.strip() or None  # str.strip() also removes the ideographic space U+3000
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, float) and value.is_integer():
@@ -144,15 +143,17 @@ class RowValidator:
         self.tables = code_tables()
         self.cols = by_json()
         self.penalty_known = "、".join(self.tables.penalty_types)
+        special = {"decision_date", "valid_until", "publish_until", "fine_wan", "confiscated_wan", "deliberate"}
+        self.text_columns = [c for c in columns() if not c.identifier and c.json not in special]
 
     # ---------------------------------------------------------------- identifiers
 
     def _identifier(self, errors: _RowErrors, row: int, name: str, raw: Any, scheme: str) -> str | None:
         """Validate one identifier cell; returns the normal form, or None (with an error
         added when the cell was filled but invalid)."""
-        col = self.cols[name]
-        if raw is None:
+        if raw is None or raw == "":
             return None
+        col = self.cols[name]
         if isinstance(raw, float) and not raw.is_integer():
             errors.add(
                 row,
@@ -246,17 +247,10 @@ class RowValidator:
             errors.add(row, "record", "not_an_object", "记录不是JSON对象", "the record is not a JSON object")
             return errors
         values: dict[str, Any] = {}
-        for col in columns():
-            if col.identifier or col.json in (
-                "decision_date",
-                "valid_until",
-                "publish_until",
-                "fine_wan",
-                "confiscated_wan",
-                "deliberate",
-            ):
-                continue
-            text = clean_text(raw.get(col.json))
+        get = raw.get
+        for col in self.text_columns:
+            value = get(col.json)
+            text = (value.strip() or None) if type(value) is str else clean_text(value)
             if text is None:
                 if col.required:
                     errors.add(

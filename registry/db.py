@@ -7,14 +7,17 @@ what ``xinyong init`` runs, and it is safe to run any number of times.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Numeric, String, event
+from sqlalchemy import JSON, Integer, Numeric, String, Table, any_, event, func, literal, select, text
+from sqlalchemy import column as sql_column
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session, SQLModel, create_engine
@@ -56,6 +59,84 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return None if value is None else Decimal(str(value))
 
 
+def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+    """Reserve ``count`` primary keys for a bulk insert without RETURNING (which SQLite would
+    run one row at a time). PostgreSQL draws them from the column's sequence; SQLite, whose
+    writers are serialised, continues after the current maximum inside this transaction."""
+    if count <= 0:
+        return []
+    name = table.name
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": name, "n": count},
+        ).scalars()
+        return sorted(int(r) for r in rows)
+    start = int(session.execute(text(f'SELECT coalesce(max(id), 0) FROM "{name}"')).scalar_one()) + 1
+    return list(range(start, start + count))
+
+
+def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)`` as one bound parameter (SQLite ``json_each``, PostgreSQL
+    ``= ANY(array)``), so a look-up of thousands of keys is not thousands of parameters."""
+    if session.get_bind().dialect.name == "postgresql":
+        element = column.type if not isinstance(column.type, Integer) else Integer()
+        return column == any_(literal(list(values), ARRAY(element)))
+    return column.in_(select(sql_column("value")).select_from(func.json_each(json.dumps(list(values)))))
+
+
+def _memo(process: Any) -> Any:
+    """A bind processor that reuses its last answer: a bulk insert passes the same timestamp
+    to every row, and SQLite's datetime formatting is not cheap."""
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+
+    return convert
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows set-based, past the ORM: ``executemany`` on the raw SQLite cursor,
+    ``COPY … FROM STDIN`` on PostgreSQL. Values are converted by the columns' own SQLAlchemy
+    bind processors, so they are stored exactly as an ORM insert would store them."""
+    if not rows:
+        return
+    names = list(rows[0])
+    cols = [table.c[n] for n in names]
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        raw = connection.connection.dbapi_connection
+        quoted = ", ".join(f'"{n}"' for n in names)
+        json_cols = {i for i, c in enumerate(cols) if isinstance(c.type, JSON)}
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:  # type: ignore[union-attr]
+            for row in rows:
+                values = [row[n] for n in names]
+                for i in json_cols:
+                    if values[i] is not None:
+                        values[i] = json.dumps(values[i], ensure_ascii=False)
+                copy.write_row(values)
+        return
+    processors = [(i, c.type._cached_bind_processor(dialect)) for i, c in enumerate(cols)]
+    active = [(i, _memo(p)) for i, p in processors if p is not None]
+    params = []
+    for row in rows:
+        values = [row[n] for n in names]
+        for i, proc in active:
+            values[i] = proc(values[i])
+        params.append(values)
+    placeholders = ", ".join("?" for _ in names)
+    sql = f'INSERT INTO "{table.name}" ({", ".join(chr(34) + n + chr(34) for n in names)}) VALUES ({placeholders})'
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
+
+
 def normalize_url(url: str) -> str:
     """Accept the PostgreSQL URL spellings people paste and point them at psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -70,6 +151,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # A 128 MiB page cache keeps the indexes of a bulk import in memory; temp data stays in RAM.
+    cur.execute("PRAGMA cache_size=-131072")
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 

@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, UniqueConstraint, bindparam, func, insert, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import DateTime, UniqueConstraint, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
-from registry.db import NAMING_CONVENTION  # noqa: F401  (metadata naming convention first)
+from registry.db import NAMING_CONVENTION, allocate_ids, bulk_insert, one_of  # noqa: F401
 from registry.errors import Conflict, FieldError, NotFound, ValidationFailed
 from registry.identifiers import IdentifierCheck, check
 from registry.privacy import mask_id_number
@@ -69,7 +67,8 @@ class EntityName(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("entity_id", "name"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    entity_id: int = Field(foreign_key="entity.id", index=True, ondelete="CASCADE")
+    # unique (entity_id, name) also indexes entity_id
+    entity_id: int = Field(foreign_key="entity.id", ondelete="CASCADE")
     name: str = Field(max_length=512, index=True)
     first_seen: date
     last_seen: date
@@ -168,7 +167,7 @@ class EntityClaim:
     seen_on: date | None = None
 
 
-_IN_CHUNK = 900
+_IN_CHUNK = 5000
 
 
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
@@ -195,7 +194,7 @@ def _owners(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str
     owners: dict[tuple[str, str], int] = {}
     for part in _chunks(values):
         stmt = select(EntityIdentifier.scheme, EntityIdentifier.value, EntityIdentifier.entity_id).where(
-            col(EntityIdentifier.value).in_(part)
+            one_of(session, col(EntityIdentifier.value), part)
         )
         for scheme, value, entity_id in session.exec(stmt).all():
             if (scheme, value) in keys:
@@ -207,7 +206,7 @@ def _held(session: Session, entity_ids: set[int]) -> dict[int, dict[str, set[str
     held: dict[int, dict[str, set[str]]] = {}
     for part in _chunks(sorted(entity_ids)):
         stmt = select(EntityIdentifier.entity_id, EntityIdentifier.scheme, EntityIdentifier.value).where(
-            col(EntityIdentifier.entity_id).in_(part)
+            one_of(session, col(EntityIdentifier.entity_id), part)
         )
         for entity_id, scheme, value in session.exec(stmt).all():
             held.setdefault(entity_id, {}).setdefault(scheme, set()).add(value)
@@ -322,15 +321,18 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
                     "updated_at": now,
                 }
             )
-        inserted = session.execute(insert(ENTITY).returning(ENTITY.c.id, sort_by_parameter_order=True), rows)
-        for placeholder, new_id in enumerate(inserted.scalars().all(), start=1):
+        ids = allocate_ids(session, ENTITY, len(rows))
+        for placeholder, (new_id, row) in enumerate(zip(ids, rows, strict=True), start=1):
+            row["id"] = new_id
             real[-placeholder] = new_id
+        bulk_insert(session, ENTITY, rows)
     final = [r if isinstance(r, Conflict) else real.get(r, r) for r in results]
     link_rows = {(entity_id, ident.scheme, ident.value) for entity_id, ident in links}
     link_rows.update((real[entity_id], scheme, value) for (scheme, value), entity_id in owner.items() if entity_id < 0)
     if link_rows:
-        session.execute(
-            insert(EntityIdentifier.__table__),  # type: ignore[attr-defined]
+        bulk_insert(
+            session,
+            EntityIdentifier.__table__,  # type: ignore[attr-defined]
             [{"entity_id": e, "scheme": s, "value": v, "created_at": now} for e, s, v in sorted(link_rows)],
         )
     if uscc_links:
@@ -349,26 +351,29 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
 def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime) -> None:
     """Record names with their first and last day seen, then make each touched entity's current
     name the one seen most recently."""
-    table = EntityName.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["entity_id", "name"],
-        set_={
-            "first_seen": least(table.c.first_seen, ins.excluded.first_seen),
-            "last_seen": greatest(table.c.last_seen, ins.excluded.last_seen),
-        },
+    least, greatest, mark = ("least", "greatest", "%s") if dialect == "postgresql" else ("min", "max", "?")
+    sql = (
+        f"INSERT INTO entity_name (entity_id, name, first_seen, last_seen) VALUES ({mark}, {mark}, {mark}, {mark}) "
+        "ON CONFLICT (entity_id, name) DO UPDATE SET "
+        f"first_seen = {least}(entity_name.first_seen, excluded.first_seen), "
+        f"last_seen = {greatest}(entity_name.last_seen, excluded.last_seen)"
     )
-    session.execute(
-        stmt, [{"entity_id": e, "name": n, "first_seen": f, "last_seen": last} for (e, n), (f, last) in names.items()]
-    )
+    params = [
+        (e, n, f, last) if dialect == "postgresql" else (e, n, f.isoformat(), last.isoformat())
+        for (e, n), (f, last) in names.items()
+    ]
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
     touched = sorted({e for e, _ in names})
     current: dict[int, str] = {}
     for part in _chunks(touched):
         current.update(
             (i, n)
-            for i, n in session.exec(select(Entity.id, Entity.name).where(col(Entity.id).in_(part))).all()
+            for i, n in session.exec(select(Entity.id, Entity.name).where(one_of(session, col(Entity.id), part))).all()
             if i is not None
         )
     stale = sorted({e for e, n in names if current.get(e) != n})

@@ -14,20 +14,19 @@ updates (executemany), never one ORM object per row.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, bindparam, insert, update
+from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
 from registry.batches import Rejection
 from registry.codes import PERSONAL_SCHEMES
-from registry.db import NAMING_CONVENTION, ExactDecimal  # noqa: F401
+from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, one_of  # noqa: F401
 from registry.entities import EntityClaim, resolve_many
 from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 
@@ -77,7 +76,8 @@ class PenaltyDecision(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("agency_id", "decision_no", "entity_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    agency_id: int = Field(foreign_key="agency.id", index=True)
+    # (agency_id, decision_no, entity_id) is unique, which also indexes agency_id
+    agency_id: int = Field(foreign_key="agency.id")
     entity_id: int = Field(foreign_key="entity.id", index=True)
     decision_no: str = Field(max_length=128)
     name: str = Field(max_length=512)
@@ -93,7 +93,7 @@ class PenaltyDecision(SQLModel, table=True):
     legal_rep_id_no: str | None = Field(default=None, max_length=64)
     id_type: str | None = Field(default=None, max_length=32)
     id_no: str | None = Field(default=None, max_length=64)
-    violation_type: str = Field(max_length=256, index=True)
+    violation_type: str = Field(max_length=256)
     facts: str = Field(sa_column=Column(Text, nullable=False))
     basis: str = Field(sa_column=Column(Text, nullable=False))
     penalty_types: str = Field(max_length=256)
@@ -101,7 +101,8 @@ class PenaltyDecision(SQLModel, table=True):
     fine_wan: Decimal | None = Field(default=None, sa_column=Column(ExactDecimal(), nullable=True))
     confiscated_wan: Decimal | None = Field(default=None, sa_column=Column(ExactDecimal(), nullable=True))
     license_affected: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    decision_date: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    # No index on dates or violation types yet: the publication issue adds the ones its queries use.
+    decision_date: date = Field(sa_column=Column(Date, nullable=False))
     valid_until: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     publish_until: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     agency_name: str = Field(max_length=256)
@@ -173,7 +174,7 @@ def _jsonable(value: Any) -> Any:
 
 def content_hash(values: dict[str, Any]) -> str:
     """A digest of the decision's content, stable across engines and file formats."""
-    payload = json.dumps([_jsonable(values.get(f)) for f in CONTENT_FIELDS], ensure_ascii=False, separators=(",", ":"))
+    payload = "\x1f".join("\x00" if v is None else str(v) for v in map(values.get, CONTENT_FIELDS))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -233,9 +234,9 @@ def load_decisions(
 
     existing: dict[tuple[str, int], tuple[int, str]] = {}
     numbers = sorted({r.decision_no for r, _ in ready})
-    for start in range(0, len(numbers), 900):
+    for start in range(0, len(numbers), 5000):
         stmt = select(PENALTY.c.id, PENALTY.c.decision_no, PENALTY.c.entity_id, PENALTY.c.content_hash).where(
-            PENALTY.c.agency_id == agency_id, PENALTY.c.decision_no.in_(numbers[start : start + 900])
+            PENALTY.c.agency_id == agency_id, one_of(session, PENALTY.c.decision_no, numbers[start : start + 5000])
         )
         for row_id, number, entity_id, digest in session.execute(stmt).all():
             existing[(number, entity_id)] = (row_id, digest)
@@ -265,7 +266,7 @@ def load_decisions(
         else:
             updates.append((found[0], record.values, digest))
     if inserts:
-        session.execute(insert(PENALTY), inserts)
+        bulk_insert(session, PENALTY, inserts)
         result.inserted = len(inserts)
     if updates:
         _apply_updates(session, updates, batch_id, now)
@@ -282,8 +283,9 @@ def _apply_updates(
         stmt = select(PENALTY).where(PENALTY.c.id.in_(ids[start : start + 900]))
         for row in session.execute(stmt).mappings().all():
             previous[row["id"]] = dict(row)
-    session.execute(
-        insert(HISTORY),
+    bulk_insert(
+        session,
+        HISTORY,
         [
             {
                 "decision_id": decision_id,

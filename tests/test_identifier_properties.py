@@ -25,6 +25,7 @@ from registry.identifiers import (
     normalize,
     org_code_check_char,
     uscc_authorities,
+    uscc_check_char,
 )
 
 REGIONS = [
@@ -72,6 +73,17 @@ def substitutions(code: str, alphabet: str, position: int, replacement: int) -> 
     i = position % len(code)
     choices = [c for c in alphabet if c != code[i]]
     return code[:i] + choices[replacement % len(choices)] + code[i + 1 :]
+
+
+@given(usccs())
+def test_check_character_equals_python_stdnum(code: str) -> None:
+    from stdnum.cn.uscc import calc_check_digit
+
+    assert uscc_check_char(code[:17]) == calc_check_digit(code[:17]) == code[17]
+    if code[0].isdigit():
+        from stdnum.cn.uscc import is_valid
+
+        assert is_valid(code)
 
 
 @given(usccs())

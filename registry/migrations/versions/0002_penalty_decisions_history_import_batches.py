@@ -123,10 +123,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("penalty_decision", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_penalty_decision_agency_id"), ["agency_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_penalty_decision_decision_date"), ["decision_date"], unique=False)
         batch_op.create_index(batch_op.f("ix_penalty_decision_entity_id"), ["entity_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_penalty_decision_violation_type"), ["violation_type"], unique=False)
 
     op.create_table(
         "penalty_decision_history",
@@ -161,10 +158,7 @@ def downgrade() -> None:
 
     op.drop_table("penalty_decision_history")
     with op.batch_alter_table("penalty_decision", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_penalty_decision_violation_type"))
         batch_op.drop_index(batch_op.f("ix_penalty_decision_entity_id"))
-        batch_op.drop_index(batch_op.f("ix_penalty_decision_decision_date"))
-        batch_op.drop_index(batch_op.f("ix_penalty_decision_agency_id"))
 
     op.drop_table("penalty_decision")
     with op.batch_alter_table("import_rejection", schema=None) as batch_op:
