@@ -305,7 +305,7 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
 
     real: dict[int, int] = {}
     if new_claims:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for placeholder, claim in enumerate(new_claims, start=1):
             # every identifier any claim of this call gave the new entity, not only the first's
             holding = held[-placeholder]
@@ -321,8 +321,8 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
                     "updated_at": now,
                 }
             )
-        ids = allocate_ids(session, ENTITY, len(rows))
-        for placeholder, (new_id, row) in enumerate(zip(ids, rows, strict=True), start=1):
+        new_ids = allocate_ids(session, ENTITY, len(rows))
+        for placeholder, (new_id, row) in enumerate(zip(new_ids, rows, strict=True), start=1):
             row["id"] = new_id
             real[-placeholder] = new_id
         bulk_insert(session, ENTITY, rows)
