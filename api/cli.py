@@ -37,6 +37,8 @@ key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(id_app, name="id")
 app.add_typer(agency_app, name="agency")
 app.add_typer(key_app, name="key")
+bench_app = typer.Typer(help="Benchmark data and the benchmark runner.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 
 class UserError(Exception):
@@ -315,6 +317,44 @@ def revoke(
                 detail={"decision_id": decision.id, "reason": reason},
             )
     typer.echo(f"revoked {len(decisions)} decision(s) {decision_no}")
+
+
+@bench_app.command("generate")
+def bench_generate(
+    out: Annotated[Path, typer.Option("--out", help="File to write (.csv or .xlsx).")],
+    rows: Annotated[int, typer.Option("--rows", min=1, help="How many decision rows.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same file.")] = 7,
+) -> None:
+    """Write a deterministic 双公示 delivery of realistic entities and decisions."""
+    from benchmarks.generate import write_csv, write_xlsx
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise UserError(f"--out {out}: the file must end in .csv or .xlsx")
+    (write_xlsx if suffix == ".xlsx" else write_csv)(out, rows, seed=seed)
+    typer.echo(f"wrote {rows:,} rows to {out}")
+
+
+@bench_app.command("run")
+def bench_run(
+    scale: Annotated[
+        str, typer.Option("--scale", help="small (seconds, CI smoke) or full (1,000,000 rows).")
+    ] = "small",
+    out: Annotated[Path, typer.Option("--out", help="Markdown file the results go into.")] = Path("BENCHMARKS.md"),
+    pg_url: Annotated[
+        str | None, typer.Option("--pg-url", help="PostgreSQL to measure as well (default: the local test server).")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    workdir: Annotated[Path, typer.Option("--workdir", help="Where data files and SQLite databases go.")] = Path(
+        "bench-out"
+    ),
+) -> None:
+    """Measure import throughput beside its floor on SQLite (and PostgreSQL) and write the table."""
+    from benchmarks.run import SCALES, run
+
+    if scale not in SCALES:
+        raise UserError(f"--scale {scale!r} is not one of {', '.join(SCALES)}")
+    run(scale, out, pg_url or None, workdir, log=lambda m: typer.echo(m, err=True))
+    typer.echo(f"results written to {out}")
 
 
 def _load_demo() -> dict[str, str]:

@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -28,10 +33,12 @@ from registry import clock
 from registry.agencies import get_agency
 from registry.audit import record_event
 from registry.batches import ImportBatch, Rejection, add_rejections, start_batch, summary
+from registry.errors import ValidationFailed
 from registry.penalties import DecisionRecord, load_decisions
 
 log = logging.getLogger("xinyong.import")
 CHUNK_ROWS = 5000
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this, starting a worker costs more than it saves
 Progress = Callable[[int], None]
 
 
@@ -60,15 +67,28 @@ def import_file(
     principal: str,
     file_name: str | None = None,
     progress: Progress | None = None,
+    parallel: bool | None = None,
 ) -> dict[str, Any]:
-    """Import a delivery file; returns the batch summary (CONTRACT.md fields and more)."""
+    """Import a delivery file; returns the batch summary (CONTRACT.md fields and more).
+
+    Large CSV and XLSX files are read and validated in a worker process while this process
+    loads the previous chunk, so both cores work; ``parallel`` forces the choice (default:
+    files over ``PARALLEL_MIN_BYTES``).
+    """
     sha256, size = file_digest(path)
     with open_source(path, file_name or path.name) as source:
         if source.format != "json":
             check_columns(set(source.header.positions))
+        use_worker = source.format != "json" and (size >= PARALLEL_MIN_BYTES if parallel is None else parallel)
+        if use_worker:
+            source.records = iter(())  # the worker reads the file itself
+            chunks: Iterator[Chunk] = _worker_chunks(path, file_name or path.name, clock.today())
+        else:
+            chunks = _inline_chunks(source.records, RowValidator(clock.today()))
         return _run(
             engine=engine,
             source=source,
+            chunks=chunks,
             agency_code=agency_code,
             principal=principal,
             file_name=file_name or path.name,
@@ -83,9 +103,11 @@ def import_records(*, engine: Engine, payload: Any, agency_code: str, principal:
     import json
 
     raw = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    source = json_source(payload)
     return _run(
         engine=engine,
-        source=json_source(payload),
+        source=source,
+        chunks=_inline_chunks(source.records, RowValidator(clock.today())),
         agency_code=agency_code,
         principal=principal,
         file_name=None,
@@ -95,10 +117,65 @@ def import_records(*, engine: Engine, payload: Any, agency_code: str, principal:
     )
 
 
+Chunk = tuple[int, list[DecisionRecord], list[Rejection]]  # rows read, valid records, rejections
+
+
+def _validate_chunk(chunk: list[tuple[int, dict[str, Any]]], validator: RowValidator) -> Chunk:
+    good: list[DecisionRecord] = []
+    bad: list[Rejection] = []
+    for rowno, raw in chunk:
+        outcome = validator.validate(rowno, raw)
+        if isinstance(outcome, DecisionRecord):
+            good.append(outcome)
+        else:
+            bad.extend(outcome)
+    return len(chunk), good, bad
+
+
+def _inline_chunks(records: Iterable[tuple[int, dict[str, Any]]], validator: RowValidator) -> Iterator[Chunk]:
+    for chunk in _chunks(records, CHUNK_ROWS):
+        yield _validate_chunk(chunk, validator)
+
+
+def _worker_chunks(path: Path, name: str, today: date) -> Iterator[Chunk]:
+    """Chunks validated by a worker process (``importers.worker``) reading the same file."""
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "importers.worker", str(path), name, today.isoformat(), str(CHUNK_ROWS)],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        assert process.stdout is not None
+        try:
+            while True:
+                try:
+                    kind, payload = pickle.load(process.stdout)
+                except EOFError:
+                    process.wait()
+                    errors.seek(0)
+                    tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-1:]
+                    raise RuntimeError(f"the reader process ended early (exit {process.returncode}): {tail}") from None
+                if kind == "chunk":
+                    yield payload
+                elif kind == "done":
+                    return
+                elif kind == "domain_error":
+                    message, code, field_errors = payload
+                    raise ValidationFailed(message, code=code, errors=field_errors)
+                else:
+                    raise RuntimeError(f"reading the file failed: {payload}")
+        finally:
+            process.stdout.close()
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
 def _run(
     *,
     engine: Engine,
     source: Source,
+    chunks: Iterator[Chunk],
     agency_code: str,
     principal: str,
     file_name: str | None,
@@ -107,7 +184,6 @@ def _run(
     progress: Progress | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    validator = RowValidator(clock.today())
     rows = inserted = updated = unchanged = rejected = 0
     with Session(engine, expire_on_commit=False) as session:
         agency = get_agency(session=session, code=agency_code)
@@ -125,26 +201,18 @@ def _run(
         assert batch.id is not None
         try:
             seen: dict[int, int] = {}
-            for chunk in _chunks(source.records, CHUNK_ROWS):
-                good: list[DecisionRecord] = []
-                bad: list[Rejection] = []
-                for rowno, raw in chunk:
-                    outcome = validator.validate(rowno, raw)
-                    if isinstance(outcome, DecisionRecord):
-                        good.append(outcome)
-                    else:
-                        bad.extend(outcome)
+            for count, good, bad in chunks:
                 loaded = load_decisions(
                     session=session, agency_id=agency.id, batch_id=batch.id, records=good, seen=seen
                 )
                 add_rejections(session=session, batch_id=batch.id, rejections=bad + loaded.rejections)
-                rows += len(chunk)
+                rows += count
                 inserted += loaded.inserted
                 updated += loaded.updated
                 unchanged += loaded.unchanged
                 rejected += len({r.row for r in bad}) + len(loaded.rejections)
                 if progress is not None:
-                    progress(len(chunk))
+                    progress(count)
             _finish(batch, rows, inserted, updated, unchanged, rejected, source.ignored_columns, started)
             session.add(batch)
             result = summary(batch)

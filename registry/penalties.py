@@ -149,6 +149,12 @@ class DecisionRecord:
     row: int
     claim: EntityClaim
     values: dict[str, Any]
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        # Hashed where the record is made (the reader process, in a parallel import).
+        if not self.digest:
+            self.digest = content_hash(self.values)
 
     @property
     def decision_no(self) -> str:
@@ -244,7 +250,7 @@ def load_decisions(
     inserts: list[dict[str, Any]] = []
     updates: list[tuple[int, dict[str, Any], str]] = []
     for record, entity_id in ready:
-        digest = content_hash(record.values)
+        digest = record.digest
         found = existing.get((record.decision_no, entity_id))
         if found is None:
             inserts.append(

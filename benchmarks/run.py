@@ -1,0 +1,279 @@
+"""Benchmark runner: measures, beside its floor, what the issues set targets for.
+
+Today it measures import throughput (the ingestion issue): a generated 双公示 CSV delivery is
+imported by the real pipeline into a fresh database, and, as the floor, the same file is read
+with pandas and inserted raw (``executemany`` into a plain table of text columns, no checks,
+no indexes). Each runs in its own process, so its peak RSS is its own. Results go into
+``BENCHMARKS.md`` as a Markdown table with the machine and date.
+
+Scales: ``small`` (20,000 rows; seconds; CI runs it as a smoke test, no timing asserted) and
+``full`` (1,000,000 rows). PostgreSQL is measured when ``--pg-url`` answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCALES = {"small": 20_000, "full": 1_000_000}
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BEGIN, END = "<!-- bench:import -->", "<!-- /bench:import -->"
+
+
+@dataclass
+class Measure:
+    """One timed run."""
+
+    seconds: float
+    rows: int
+    peak_rss_mb: float
+    extra: dict[str, Any]
+
+    @property
+    def rows_per_s(self) -> float:
+        """Throughput."""
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------ child processes
+
+
+def _child_import(path: str, url: str) -> dict[str, Any]:
+    import registry.models  # noqa: F401
+    from importers.pipeline import import_file
+    from registry.agencies import add_agency
+    from registry.db import make_engine, session_scope, upgrade
+    from registry.identifiers import build_uscc
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        add_agency(session=session, code="BENCH", name="基准测试机关", uscc=build_uscc("1", "1", "310000", "BM000001"))
+    started = time.perf_counter()
+    result = import_file(engine=engine, path=Path(path), agency_code="BENCH", principal="cli:bench")
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return {"seconds": seconds, "rows": result["rows"], "peak_rss_mb": _peak_rss_mb(),
+            "inserted": result["inserted"], "rejected": result["rejected"]}  # fmt: skip
+
+
+def _child_floor(path: str, url: str) -> dict[str, Any]:
+    import pandas as pd
+
+    from registry.db import normalize_url
+
+    started = time.perf_counter()
+    rows = 0
+    reader = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=50_000, encoding="utf-8")
+    if url.startswith("sqlite"):
+        conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        mark = "?"
+    else:
+        import psycopg
+
+        conn = psycopg.connect(normalize_url(url).replace("postgresql+psycopg://", "postgresql://"))
+        mark = "%s"
+    cur = conn.cursor()
+    for chunk in reader:
+        if rows == 0:
+            cols = ", ".join(f"c{i} TEXT" for i in range(len(chunk.columns)))
+            cur.execute(f"CREATE TABLE floor_delivery ({cols})")
+            sql = f"INSERT INTO floor_delivery VALUES ({', '.join(mark for _ in chunk.columns)})"
+        cur.executemany(sql, list(chunk.itertuples(index=False, name=None)))
+        rows += len(chunk)
+    conn.commit()
+    conn.close()
+    return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _spawn(kind: str, path: Path, url: str) -> Measure:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", kind, str(path), url],
+        capture_output=True, text=True, check=False, env={**os.environ, "XINYONG_LOG_LEVEL": "WARNING"},
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark step {kind} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return Measure(data.pop("seconds"), data.pop("rows"), data.pop("peak_rss_mb"), data)
+
+
+# ------------------------------------------------------------------ databases
+
+
+def _pg_reachable(url: str) -> bool:
+    try:
+        import psycopg
+
+        from registry.db import normalize_url
+
+        psycopg.connect(normalize_url(url).replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3).close()
+        return True
+    except Exception:
+        return False
+
+
+class _Databases:
+    """Fresh databases for each measured step; PostgreSQL schemas are dropped at the end."""
+
+    def __init__(self, workdir: Path, pg_url: str | None) -> None:
+        self.workdir, self.pg_url = workdir, pg_url
+        self.schemas: list[str] = []
+
+    def sqlite(self, name: str) -> str:
+        for suffix in ("", "-wal", "-shm"):
+            (self.workdir / f"{name}.db{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{self.workdir / f'{name}.db'}"
+
+    def postgres(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        from registry.db import make_engine, normalize_url
+
+        schema = f"xy_bench_{uuid.uuid4().hex[:10]}"
+        engine = make_engine(self.pg_url or DEFAULT_PG)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        engine.dispose()
+        self.schemas.append(schema)
+        url = make_url(normalize_url(self.pg_url or DEFAULT_PG)).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        )
+        return url.render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        if not self.schemas:
+            return
+        from registry.db import make_engine
+
+        engine = make_engine(self.pg_url or DEFAULT_PG)
+        with engine.begin() as conn:
+            for schema in self.schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
+
+
+# ------------------------------------------------------------------ the run
+
+
+def machine() -> str:
+    """One line about the machine the figures come from."""
+    mem = ""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            total_kb = int(fh.readline().split()[1])
+        mem = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
+    except OSError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores{mem}; "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def run(scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = print) -> list[dict[str, Any]]:
+    """Run the benchmarks at ``scale`` and write the Markdown table into ``out``."""
+    from benchmarks.generate import write_csv
+
+    rows = SCALES[scale]
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / f"delivery-{rows}.csv"
+    if not data.exists():
+        log(f"generating {rows:,} rows → {data}")
+        write_csv(data, rows)
+    dbs = _Databases(workdir, pg_url)
+    backends: list[tuple[str, Any]] = [("SQLite", dbs.sqlite)]
+    if pg_url and _pg_reachable(pg_url):
+        backends.append(("PostgreSQL", lambda _name: dbs.postgres()))
+    elif pg_url:
+        log(f"PostgreSQL at {pg_url} does not answer: measured on SQLite only")
+    results = []
+    try:
+        for label, fresh in backends:
+            log(f"[{label}] import of {rows:,} rows …")
+            got = _spawn("_import", data, fresh("bench-import"))
+            log(f"[{label}] floor (pandas + executemany) …")
+            floor = _spawn("_floor", data, fresh("bench-floor"))
+            results.append(
+                {
+                    "benchmark": "import (CSV, 双公示 template)",
+                    "database": label,
+                    "rows": got.rows,
+                    "seconds": got.seconds,
+                    "rows_per_s": got.rows_per_s,
+                    "peak_rss_mb": got.peak_rss_mb,
+                    "floor_rows_per_s": floor.rows_per_s,
+                    "floor_peak_rss_mb": floor.peak_rss_mb,
+                    "ratio": got.seconds / floor.seconds if floor.seconds else float("nan"),
+                    "rejected": got.extra.get("rejected"),
+                }
+            )
+            log(
+                f"[{label}] {got.rows_per_s:,.0f} rows/s (floor {floor.rows_per_s:,.0f}), RSS {got.peak_rss_mb:,.0f} MB"
+            )
+    finally:
+        dbs.drop()
+    write_markdown(out, scale, results)
+    return results
+
+
+def write_markdown(out: Path, scale: str, results: list[dict[str, Any]]) -> None:
+    """Put the import table between its markers in ``out`` (other sections are kept)."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        BEGIN,
+        f"### Import throughput — scale `{scale}`, measured {stamp}",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "| benchmark | database | rows | seconds | rows/s | peak RSS | floor rows/s | floor peak RSS | time ÷ floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['benchmark']} | {r['database']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | "
+            f"{r['peak_rss_mb']:,.0f} MB | {r['floor_rows_per_s']:,.0f} | {r['floor_peak_rss_mb']:,.0f} MB | "
+            f"{r['ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        "Floor: the same file read with pandas (`read_csv`, 50,000-row chunks, all text) and inserted raw with "
+        "`executemany` into an unindexed table of 30 text columns, in one transaction, in its own process.",
+        END,
+    ]
+    block = "\n".join(lines)
+    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    out.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str]) -> None:
+    """Child-process entry: ``python -m benchmarks.run _import|_floor FILE URL``."""
+    kind, path, url = argv
+    result = _child_import(path, url) if kind == "_import" else _child_floor(path, url)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
