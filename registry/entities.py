@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, UniqueConstraint, bindparam, update
+from sqlalchemy import DateTime, UniqueConstraint, bindparam, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
@@ -190,14 +190,18 @@ def _claim_conflict(claim: EntityClaim) -> Conflict | None:
 
 
 def _owners(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    values = sorted({value for _, value in keys})
+    """Which entity holds each (scheme, value): one look-up per scheme, on the unique
+    (scheme, value) index."""
+    by_scheme: dict[str, list[str]] = {}
+    for scheme, value in keys:
+        by_scheme.setdefault(scheme, []).append(value)
     owners: dict[tuple[str, str], int] = {}
-    for part in _chunks(values):
-        stmt = select(EntityIdentifier.scheme, EntityIdentifier.value, EntityIdentifier.entity_id).where(
-            one_of(session, col(EntityIdentifier.value), part)
-        )
-        for scheme, value, entity_id in session.exec(stmt).all():
-            if (scheme, value) in keys:
+    for scheme, values in by_scheme.items():
+        for part in _chunks(sorted(values)):
+            stmt = select(EntityIdentifier.value, EntityIdentifier.entity_id).where(
+                EntityIdentifier.scheme == scheme, one_of(session, col(EntityIdentifier.value), part)
+            )
+            for value, entity_id in session.exec(stmt).all():
                 owners[(scheme, value)] = entity_id
     return owners
 
@@ -211,15 +215,6 @@ def _held(session: Session, entity_ids: set[int]) -> dict[int, dict[str, set[str
         for entity_id, scheme, value in session.exec(stmt).all():
             held.setdefault(entity_id, {}).setdefault(scheme, set()).add(value)
     return held
-
-
-def _region_of(idents: Iterable[Ident]) -> tuple[str | None, str | None]:
-    by_scheme = {i.scheme: i.value for i in idents}
-    uscc = by_scheme.get("uscc")
-    if uscc:
-        return uscc, uscc[2:8]
-    reg_no = by_scheme.get("reg_no")
-    return None, reg_no[:6] if reg_no else None
 
 
 def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int | Conflict]:
@@ -351,23 +346,40 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
 def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime) -> None:
     """Record names with their first and last day seen, then make each touched entity's current
     name the one seen most recently."""
-    dialect = session.get_bind().dialect.name
-    least, greatest, mark = ("least", "greatest", "%s") if dialect == "postgresql" else ("min", "max", "?")
-    sql = (
-        f"INSERT INTO entity_name (entity_id, name, first_seen, last_seen) VALUES ({mark}, {mark}, {mark}, {mark}) "
-        "ON CONFLICT (entity_id, name) DO UPDATE SET "
-        f"first_seen = {least}(entity_name.first_seen, excluded.first_seen), "
-        f"last_seen = {greatest}(entity_name.last_seen, excluded.last_seen)"
-    )
-    params = [
-        (e, n, f, last) if dialect == "postgresql" else (e, n, f.isoformat(), last.isoformat())
-        for (e, n), (f, last) in names.items()
-    ]
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, params)
-    finally:
-        cursor.close()
+    if session.get_bind().dialect.name == "postgresql":
+        # COPY into a staging table, then one set-based upsert.
+        session.execute(
+            text(
+                "CREATE TEMP TABLE IF NOT EXISTS staging_entity_name "
+                "(entity_id integer, name text, first_seen date, last_seen date) ON COMMIT DELETE ROWS"
+            )
+        )
+        session.execute(text("TRUNCATE staging_entity_name"))
+        raw = session.connection().connection.dbapi_connection
+        with raw.cursor() as cur, cur.copy("COPY staging_entity_name FROM STDIN") as copy:  # type: ignore[union-attr]
+            for (entity_id, name), (first, last) in names.items():
+                copy.write_row((entity_id, name, first, last))
+        session.execute(
+            text(
+                "INSERT INTO entity_name (entity_id, name, first_seen, last_seen) "
+                "SELECT entity_id, name, first_seen, last_seen FROM staging_entity_name "
+                "ON CONFLICT (entity_id, name) DO UPDATE SET "
+                "first_seen = least(entity_name.first_seen, excluded.first_seen), "
+                "last_seen = greatest(entity_name.last_seen, excluded.last_seen)"
+            )
+        )
+    else:
+        cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                "INSERT INTO entity_name (entity_id, name, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (entity_id, name) DO UPDATE SET "
+                "first_seen = min(entity_name.first_seen, excluded.first_seen), "
+                "last_seen = max(entity_name.last_seen, excluded.last_seen)",
+                [(e, n, f.isoformat(), last.isoformat()) for (e, n), (f, last) in names.items()],
+            )
+        finally:
+            cursor.close()
     touched = sorted({e for e, _ in names})
     current: dict[int, str] = {}
     for part in _chunks(touched):

@@ -146,3 +146,38 @@ def test_identifier_rows_are_unique_per_scheme_and_value(session: Session) -> No
     resolve_entity(session=session, name="甲", identifiers=[Ident("uscc", USCC), Ident("reg_no", REG)])
     session.commit()
     assert len(session.exec(select(EntityIdentifier)).all()) == 2
+
+
+def test_claims_in_one_call_that_share_an_identifier_make_one_entity(session: Session) -> None:
+    from registry.entities import EntityClaim, resolve_many
+
+    claims = [
+        EntityClaim("广州样例服装厂", (Ident("reg_no", REG),), seen_on=date(2015, 1, 1)),
+        EntityClaim("广州样例服饰有限公司", (Ident("uscc", USCC), Ident("reg_no", REG)), seen_on=date(2021, 1, 1)),
+        EntityClaim("广州样例服饰有限公司", (Ident("uscc", USCC),), seen_on=date(2022, 1, 1)),
+        EntityClaim("别的公司", (Ident("uscc", USCC), Ident("org_code", "600037341")), seen_on=date(2022, 1, 1)),
+    ]
+    first, second, third, fourth = resolve_many(session=session, claims=claims)
+    assert first == second == third == fourth
+    entity = session.get(Entity, first)
+    assert entity is not None and entity.uscc == USCC and entity.region_code == USCC[2:8]
+    # the name seen last is current; every name is kept
+    session.refresh(entity)
+    assert entity.name in {"广州样例服饰有限公司", "别的公司"}
+    assert len(names_of(session=session, entity_id=first)) == 3
+
+
+def test_a_conflicting_claim_does_not_stop_the_others(session: Session) -> None:
+    from registry.entities import EntityClaim, resolve_many
+
+    resolve_entity(session=session, name="甲", identifiers=[Ident("uscc", USCC)])
+    resolve_entity(session=session, name="乙", identifiers=[Ident("reg_no", REG)])
+    other = build_uscc("9", "1", "440101", "EN000007")
+    results = resolve_many(
+        session=session,
+        claims=[
+            EntityClaim("甲乙", (Ident("uscc", USCC), Ident("reg_no", REG))),
+            EntityClaim("丙", (Ident("uscc", other),)),
+        ],
+    )
+    assert isinstance(results[0], Conflict) and isinstance(results[1], int)

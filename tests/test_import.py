@@ -287,11 +287,67 @@ def test_killing_the_process_midway_leaves_nothing(
     assert proc.poll() is None, "the import finished before it could be killed; make the file larger"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # the file is large enough for the parallel path: its reader process must not outlive it
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _processes_reading(big):
+        time.sleep(0.2)
+    assert not _processes_reading(big)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(PenaltyDecision)) == 0
         assert s.scalar(select(func.count()).select_from(Entity)) == 0
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM import_batch WHERE status = 'completed'")).scalar() == 0
+
+
+def _processes_reading(path: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode("utf-8", "replace")
+            except OSError:
+                continue
+            if "importers.worker" in cmdline and str(path) in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("name", ["good_utf8.csv", "good.xlsx", "mixed.csv"])
+def test_the_parallel_reader_gives_the_same_batch_as_inline(fresh_database, name: str) -> None:  # type: ignore[no-untyped-def]
+    outcomes = []
+    for parallel in (False, True):
+        engine = make_engine(fresh_database())
+        upgrade(engine)
+        with Session(engine) as s:
+            add_agency(session=s, code="PD", name="浦东", uscc=AGENCY_USCC)
+            s.commit()
+        result = import_file(engine=engine, path=FIXTURES / name, agency_code="PD", principal="t", parallel=parallel)
+        with Session(engine) as s:
+            found = [(r.row, r.field, r.code) for r in rejections_of(session=s, batch_id=result["batch_id"])]
+        outcomes.append(({k: result[k] for k in ("rows", "inserted", "rejected")}, found, dump(engine)))
+        engine.dispose()
+    assert outcomes[0] == outcomes[1]
+
+
+def test_generated_benchmark_data_is_valid(engine: Engine, tmp_path: Path) -> None:
+    from benchmarks.generate import write_csv, write_xlsx
+
+    with Session(engine) as s:
+        add_agency(session=s, code="BENCH", name="基准", uscc=build_uscc_for_bench())
+        s.commit()
+    for writer, name in ((write_csv, "g.csv"), (write_xlsx, "g.xlsx")):
+        path = writer(tmp_path / name, 3000, seed=11)
+        result = import_file(engine=engine, path=path, agency_code="BENCH", principal="t")
+        assert result["rejected"] == 0 and result["rows"] == 3000
+    with Session(engine) as s:
+        kinds = dict(s.execute(select(Entity.kind, func.count()).group_by(Entity.kind)).all())
+    assert set(kinds) == {"organisation", "individual_business", "natural_person"}
+
+
+def build_uscc_for_bench() -> str:
+    from registry.identifiers import build_uscc
+
+    return build_uscc("1", "1", "310000", "BM000001")
 
 
 def test_reject_report_as_xlsx(engine: Engine, agency: str, tmp_path: Path) -> None:
