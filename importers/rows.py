@@ -326,18 +326,7 @@ class RowValidator:
             found[scheme] = self._identifier(errors, row, scheme, raw.get(scheme), scheme)
             values[scheme] = found[scheme]
         id_type_label = clean_text(raw.get("id_type"))
-        id_scheme = None
-        if id_type_label is not None:
-            id_scheme = self.tables.id_types.get(id_type_label)
-            if id_scheme is None:
-                errors.add(
-                    row,
-                    self.cols["id_type"],
-                    "unknown_code",
-                    f"证件类型“{id_type_label}”不在代码表中",
-                    f"ID type {id_type_label!r} is not in the code table",
-                    id_type_label,
-                )
+        id_scheme = self._id_scheme(errors, row, "id_type", id_type_label)
         values["id_type"] = id_scheme
         id_no = self._identifier(errors, row, "id_no", raw.get("id_no"), id_scheme or "other_id") if id_scheme else None
         values["id_no"] = id_no
@@ -381,22 +370,22 @@ class RowValidator:
             )
         return idents
 
+    def _id_scheme(self, errors: _RowErrors, row: int, name: str, label: str | None) -> str | None:
+        """The identifier scheme an ID-type label (证件类型) names; an unknown label is an error."""
+        if label is None:
+            return None
+        scheme = self.tables.id_types.get(label)
+        if scheme is None:
+            col = self.cols[name]
+            errors.add(row, col, "unknown_code", f"“{col.header}”的值“{label}”不在代码表中",
+                       f"{name} {label!r} is not in the code table (身份证, 护照, …)", label)  # fmt: skip
+        return scheme
+
     def _legal_rep(self, errors: _RowErrors, row: int, raw: dict[str, Any], values: dict[str, Any]) -> None:
         label = clean_text(raw.get("legal_rep_id_type"))
         number = raw.get("legal_rep_id_no")
-        scheme = None
-        if label is not None:
-            scheme = self.tables.id_types.get(label)
-            if scheme is None:
-                errors.add(
-                    row,
-                    self.cols["legal_rep_id_type"],
-                    "unknown_code",
-                    f"法定代表人证件类型“{label}”不在代码表中",
-                    f"legal representative ID type {label!r} is not in the code table",
-                    label,
-                )
-        elif clean_text(number) is not None:
+        scheme = self._id_scheme(errors, row, "legal_rep_id_type", label)
+        if label is None and clean_text(number) is not None:
             scheme = "resident_id"  # the template's default document
         values["legal_rep_id_type"] = scheme
         values["legal_rep_id_no"] = (
