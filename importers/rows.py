@@ -48,6 +48,15 @@ _DATE_PATTERNS = (
 _TIME_SUFFIX = re.compile(r"[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _EXCEL_EPOCH = date(1899, 12, 30)
 SIX_PLACES = Decimal("0.000001")
+MAX_AMOUNT = Decimal(10) ** 12  # 万元: far above any real penalty, within NUMERIC(20, 6)
+AMOUNT_REASONS = {
+    "amount": ("不是数字（单位：万元）", "is not a number (in 万元)"),
+    "negative": ("不能为负数", "must not be negative"),
+    "precision": ("最多6位小数", "has more than 6 decimal places"),
+    "too_large": ("超过1万亿万元，请核对单位（万元）", "is over 10^12 万元; check the unit (万元)"),
+    "excel_number": ("是科学计数法，可能被Excel改写，请设为文本或数值格式后重新导出",
+                     "is in scientific notation, probably reformatted by Excel; export it as a plain number"),
+}  # fmt: skip
 TRUE_WORDS = {"是", "y", "yes", "true", "1", "故意", "有"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "无", "非故意"}
 ORG_SCHEMES = ("uscc", "reg_no", "org_code", "tax_no", "institution_no", "social_org_no")
@@ -114,7 +123,7 @@ def parse_date(value: Any) -> date | None:
 
 def parse_amount(value: Any) -> Decimal:
     """An amount in 万元 as an exact decimal with 6 places; raises ValueError with a reason
-    code (``amount``, ``negative``, ``precision``)."""
+    code (``amount``, ``negative``, ``precision``, ``too_large``, ``excel_number``)."""
     if isinstance(value, bool):
         raise ValueError("amount")
     if isinstance(value, int | float):
@@ -122,6 +131,8 @@ def parse_amount(value: Any) -> Decimal:
     else:
         text = unicodedata.normalize("NFKC", str(value)).strip().replace(",", "").replace(" ", "")
         text = text.removesuffix("万元").removesuffix("万")
+        if "e" in text.lower():
+            raise ValueError("excel_number")  # scientific notation: Excel reformatted the cell
         try:
             number = Decimal(text)
         except InvalidOperation as exc:
@@ -130,6 +141,8 @@ def parse_amount(value: Any) -> Decimal:
         raise ValueError("amount")
     if number < 0:
         raise ValueError("negative")
+    if number >= MAX_AMOUNT:
+        raise ValueError("too_large")
     if number != number.quantize(SIX_PLACES):
         raise ValueError("precision")
     return number.quantize(SIX_PLACES)
@@ -477,12 +490,8 @@ class RowValidator:
                 values[name] = parse_amount(cell)
             except ValueError as exc:
                 reason = str(exc)
-                zh = {"amount": "不是数字（单位：万元）", "negative": "不能为负数", "precision": "最多6位小数"}[reason]
-                en = {
-                    "amount": "is not a number (in 万元)",
-                    "negative": "must not be negative",
-                    "precision": "has more than 6 decimal places",
-                }[reason]
+                zh = AMOUNT_REASONS[reason][0]
+                en = AMOUNT_REASONS[reason][1]
                 errors.add(row, col, reason, f"“{col.header}”{zh}", f"{name} {en}", cell)
         needs = (
             ("罚款", "fine_wan"),

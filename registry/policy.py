@@ -1,0 +1,123 @@
+"""The policy: publication classes and periods (and, as later issues add them, blacklist
+rules, sanction measures and windows), read from ``registry/data/policy.toml`` and overridden
+by the file ``XINYONG_POLICY`` names. Data, not code: no Chinese string is decided here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from registry.config import get_settings
+from registry.errors import ValidationFailed
+
+
+@dataclass(frozen=True)
+class PublicationClass:
+    """One class of penalty information (轻微 / 一般 / 严重) and its periods."""
+
+    id: str
+    label: str
+    rank: int
+    published: bool
+    min_months: int
+    max_months: int
+    penalty_types: frozenset[str]
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class PublicationPolicy:
+    """How penalty decisions are published."""
+
+    classes: tuple[PublicationClass, ...]
+    deadline_working_days: int
+    never_early: frozenset[str]
+
+    def by_id(self, class_id: str) -> PublicationClass:
+        """The class with this id."""
+        return next(c for c in self.classes if c.id == class_id)
+
+    def classify(self, penalty_types: Iterable[str], *, listed: bool = False) -> PublicationClass:
+        """The class of a decision: the most serious class among its penalty types; a decision
+        that led to a listing is in the most serious class."""
+        ranked = sorted(self.classes, key=lambda c: c.rank)
+        if listed:
+            return ranked[-1]
+        default = next(c for c in ranked if c.default)
+        found = [next((c for c in ranked if t in c.penalty_types), default) for t in penalty_types]
+        return max(found, key=lambda c: c.rank) if found else default
+
+    def can_end_early(self, penalty_types: Iterable[str]) -> bool:
+        """False when any penalty type can never end publication early (credit repair)."""
+        return not (set(penalty_types) & self.never_early)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_policy_data(path: Path | None) -> dict[str, Any]:
+    """The shipped policy, with the file at ``path`` (if any) merged over it table by table."""
+    with resources.files("registry").joinpath("data/policy.toml").open("rb") as fh:
+        data = tomllib.load(fh)
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = _merge(data, tomllib.load(fh))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValidationFailed(f"XINYONG_POLICY {path}: cannot be read as TOML: {exc}", code="policy") from exc
+    return data
+
+
+@lru_cache(maxsize=4)
+def _publication(path: Path | None) -> PublicationPolicy:
+    data = load_policy_data(path)["publication"]
+    try:
+        classes = tuple(
+            PublicationClass(
+                id=class_id,
+                label=spec["label"],
+                rank=int(spec["rank"]),
+                published=bool(spec["published"]),
+                min_months=int(spec["min_months"]),
+                max_months=int(spec["max_months"]),
+                penalty_types=frozenset(spec.get("penalty_types", [])),
+                default=bool(spec.get("default", False)),
+            )
+            for class_id, spec in data["classes"].items()
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationFailed(f"the publication policy is incomplete or malformed: {exc!r}", code="policy") from exc
+    if sum(c.default for c in classes) != 1:
+        raise ValidationFailed("the publication policy needs exactly one class with default = true", code="policy")
+    bad = [c.id for c in classes if not 0 <= c.min_months <= c.max_months]
+    if bad:
+        raise ValidationFailed(f"publication classes {bad}: need 0 <= min_months <= max_months", code="policy")
+    return PublicationPolicy(classes, int(data["deadline_working_days"]), frozenset(data.get("never_early", [])))
+
+
+def publication_policy() -> PublicationPolicy:
+    """The publication policy in force (shipped defaults, overridden by XINYONG_POLICY)."""
+    return _publication(get_settings().policy)
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus whole months, clamped to the month's last day (2024-01-31 + 1 → 2024-02-29)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
