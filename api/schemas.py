@@ -5,7 +5,7 @@ Field descriptions carry the Chinese terms users read in the OpenAPI docs.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -179,3 +179,94 @@ class RevokeOut(BaseModel):
     status: str
     revoked_at: datetime | None
     revoked_reason: str | None
+
+
+class PublicationOut(BaseModel):
+    """公示期 / the publication window."""
+
+    class_id: str = Field(description="公示类别：minor 轻微、general 一般、serious 严重")
+    published_from: date = Field(description="公示起始日")
+    published_until: date = Field(description="公示截止日（含）/ last day published")
+    repair_possible_from: date | None = Field(description="可申请信用修复之日；不可提前移出的为空")
+
+
+class PenaltyPublic(BaseModel):
+    """公示的行政处罚决定 / a published penalty decision (personal ID numbers masked)."""
+
+    id: int
+    decision_no: str = Field(description="行政处罚决定书文号")
+    name: str = Field(description="行政相对人名称")
+    party_type: str = Field(description="organisation、individual_business 或 natural_person")
+    uscc: str | None = Field(description="统一社会信用代码")
+    reg_no: str | None = Field(description="工商注册号")
+    org_code: str | None = Field(description="组织机构代码")
+    id_type: str | None = Field(description="证件类型（自然人）")
+    id_no: str | None = Field(description="证件号码（脱敏）/ masked")
+    legal_rep: str | None = Field(description="法定代表人（证件号码不公开）")
+    violation_type: str = Field(description="违法行为类型")
+    facts: str = Field(description="违法事实")
+    basis: str = Field(description="处罚依据")
+    penalty_types: list[str] = Field(description="处罚类别")
+    content: str = Field(description="处罚内容")
+    fine_wan: str | None = Field(description="罚款金额（万元），精确小数 / exact decimal as text")
+    confiscated_wan: str | None = Field(description="没收金额（万元）")
+    license_affected: str | None = Field(description="暂扣或吊销证照名称及编号")
+    decision_date: date = Field(description="处罚决定日期")
+    valid_until: date | None = Field(description="处罚有效期")
+    agency: str = Field(description="报送机关代码")
+    agency_name: str = Field(description="处罚机关")
+    agency_uscc: str = Field(description="处罚机关统一社会信用代码")
+    source_name: str = Field(description="数据来源单位")
+    remarks: str | None = Field(description="备注")
+    publication: PublicationOut
+
+    @classmethod
+    def from_row(cls, row: Any) -> PenaltyPublic:
+        """From a decision row; free text passes through the resident-ID redaction."""
+        from datetime import timedelta
+
+        from registry.privacy import public_identifier, redact_text
+
+        def text(value: str | None) -> str | None:
+            return redact_text(value) if value else value
+
+        return cls(
+            id=row["id"],
+            decision_no=row["decision_no"],
+            name=row["name"],
+            party_type=row["party_type"],
+            uscc=row["uscc"],
+            reg_no=row["reg_no"],
+            org_code=row["org_code"],
+            id_type=row["id_type"],
+            id_no=public_identifier(row["id_type"] or "other_id", row["id_no"]),
+            legal_rep=row["legal_rep"],
+            violation_type=row["violation_type"],
+            facts=text(row["facts"]) or "",
+            basis=text(row["basis"]) or "",
+            penalty_types=row["penalty_types"].split(";"),
+            content=text(row["content"]) or "",
+            fine_wan=None if row["fine_wan"] is None else format(row["fine_wan"], "f"),
+            confiscated_wan=None if row["confiscated_wan"] is None else format(row["confiscated_wan"], "f"),
+            license_affected=text(row["license_affected"]),
+            decision_date=row["decision_date"],
+            valid_until=row["valid_until"],
+            agency=row["agency_code"],
+            agency_name=row["agency_name"],
+            agency_uscc=row["agency_uscc"],
+            source_name=row["source_name"],
+            remarks=text(row["remarks"]),
+            publication=PublicationOut(
+                class_id=row["pub_class"],
+                published_from=row["pub_from"],
+                published_until=row["pub_latest_end"] - timedelta(days=1),
+                repair_possible_from=row["pub_earliest_end"],
+            ),
+        )
+
+
+class PenaltyList(BaseModel):
+    """A page of published decisions with the total."""
+
+    data: list[PenaltyPublic]
+    count: int

@@ -16,19 +16,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, bindparam, update
+from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, and_, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
 from registry.batches import Rejection
+from registry.clock import CST
 from registry.codes import PERSONAL_SCHEMES
 from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, one_of  # noqa: F401
 from registry.entities import EntityClaim, resolve_many
 from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from registry.publication import window
 
 # The decision's own content: what the hash covers and what history keeps.
 CONTENT_FIELDS = (
@@ -112,6 +114,12 @@ class PenaltyDecision(SQLModel, table=True):
     remarks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     deliberate: bool | None = Field(default=None)
     content_hash: str = Field(max_length=64)
+    # The publication window (registry.publication.window), derived when the decision is stored.
+    pub_class: str = Field(max_length=16)
+    pub_published: bool
+    pub_from: date = Field(sa_column=Column(Date, nullable=False))
+    pub_earliest_end: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    pub_latest_end: date = Field(sa_column=Column(Date, nullable=False, index=True))
     status: str = Field(default="active", max_length=16)
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     revoked_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -178,6 +186,44 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+WINDOW_FIELDS = ("pub_class", "pub_published", "pub_from", "pub_earliest_end", "pub_latest_end")
+
+
+def _window_columns(values: dict[str, Any], delivered_on: date) -> dict[str, Any]:
+    w = window(
+        decision_date=values["decision_date"],
+        delivered_on=delivered_on,
+        penalty_types=(values.get("penalty_types") or "").split(";") if values.get("penalty_types") else [],
+        publish_until=values.get("publish_until"),
+    )
+    return {
+        "pub_class": w.class_id,
+        "pub_published": w.published,
+        "pub_from": w.published_from,
+        "pub_earliest_end": w.earliest_end,
+        "pub_latest_end": w.latest_end,
+    }
+
+
+def _delivered_on(row: dict[str, Any]) -> date:
+    """The day (in China) a decision was first delivered."""
+    delivered = row["delivered_at"]
+    if delivered.tzinfo is None:
+        delivered = delivered.replace(tzinfo=UTC)
+    return delivered.astimezone(CST).date()
+
+
+def published_on(day: date) -> Any:
+    """The SQL condition "this decision is published on ``day``": active, of a published
+    class, inside its window."""
+    return and_(
+        PENALTY.c.status == "active",
+        PENALTY.c.pub_published.is_(True),
+        PENALTY.c.pub_from <= day,
+        PENALTY.c.pub_latest_end > day,
+    )
+
+
 def content_hash(values: dict[str, Any]) -> str:
     """A digest of the decision's content, stable across engines and file formats."""
     payload = "\x1f".join("\x00" if v is None else str(v) for v in map(values.get, CONTENT_FIELDS))
@@ -205,6 +251,7 @@ def load_decisions(
     """
     result = LoadResult()
     now = clock.now()
+    today = clock.today()
     resolved = resolve_many(session=session, claims=[r.claim for r in records])
     ready: list[tuple[DecisionRecord, int]] = []
     for record, outcome in zip(records, resolved, strict=True):
@@ -260,6 +307,7 @@ def load_decisions(
                     "entity_id": entity_id,
                     "decision_no": record.decision_no,
                     "content_hash": digest,
+                    **_window_columns(record.values, today),
                     "status": "active",
                     "first_batch_id": batch_id,
                     "last_batch_id": batch_id,
@@ -309,7 +357,7 @@ def _apply_updates(
         update(PENALTY)
         .where(PENALTY.c.id == bindparam("row_id"))
         .values(
-            {f: bindparam(f"v_{f}") for f in CONTENT_FIELDS}
+            {f: bindparam(f"v_{f}") for f in (*CONTENT_FIELDS, *WINDOW_FIELDS)}
             | {"content_hash": bindparam("v_hash"), "last_batch_id": bindparam("v_batch"), "updated_at": now}
         )
     )
@@ -318,6 +366,7 @@ def _apply_updates(
         [
             {"row_id": decision_id, "v_hash": digest, "v_batch": batch_id}
             | {f"v_{f}": values.get(f) for f in CONTENT_FIELDS}
+            | {f"v_{k}": v for k, v in _window_columns(values, _delivered_on(previous[decision_id])).items()}
             for decision_id, values, digest in updates
         ],
     )

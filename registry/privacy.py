@@ -63,3 +63,16 @@ def install_log_redaction(*logger_names: str) -> None:
         for handler in logger.handlers:
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):
                 handler.addFilter(flt)
+
+
+PERSONAL_SCHEMES = frozenset(
+    {"resident_id", "passport", "hk_macao_permit", "taiwan_permit", "foreign_perm_id", "other_id"}
+)
+
+
+def public_identifier(scheme: str | None, value: str | None) -> str | None:
+    """An identifier as public output may show it: personal documents masked, others as stored.
+    Every public serialiser goes through here (or :func:`redact_text` for free text)."""
+    if value is None:
+        return None
+    return mask_id_number(value) if scheme in PERSONAL_SCHEMES else value

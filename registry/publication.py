@@ -19,6 +19,39 @@ from registry.policy import PublicationPolicy, add_months, publication_policy
 
 
 @dataclass(frozen=True)
+class Window:
+    """The publication window a decision gets when it is stored: its class, whether that class
+    is published, and the dates that bound it. Stored on the decision so that "published on
+    day D" is one indexed SQL condition (see :func:`published_on`)."""
+
+    class_id: str
+    published: bool
+    published_from: date
+    earliest_end: date | None
+    latest_end: date
+
+
+def window(
+    *,
+    decision_date: date,
+    delivered_on: date,
+    penalty_types: Iterable[str],
+    publish_until: date | None = None,
+    listed: bool = False,
+    policy: PublicationPolicy | None = None,
+) -> Window:
+    """The publication window of a decision (see the module docstring for the rules)."""
+    policy = policy or publication_policy()
+    types = list(penalty_types)
+    klass = policy.classify(types, listed=listed)
+    latest_end = add_months(decision_date, klass.max_months)
+    if publish_until is not None:
+        latest_end = min(latest_end, publish_until + timedelta(days=1))
+    earliest_end = add_months(decision_date, klass.min_months) if policy.can_end_early(types) else None
+    return Window(klass.id, klass.published, max(decision_date, delivered_on), earliest_end, latest_end)
+
+
+@dataclass(frozen=True)
 class PublicationState:
     """Where a decision stands in publication on ``as_of``."""
 
@@ -47,24 +80,24 @@ def publication_state(
     ``publish_until`` (公示截止期 as delivered) can shorten the period, never lengthen it past
     the class maximum.
     """
-    policy = policy or publication_policy()
     as_of = as_of or clock.today()
-    types = list(penalty_types)
-    klass = policy.classify(types, listed=listed)
-    if not klass.published:
-        return PublicationState(klass.id, False, "minor", None, None, None)
-    published_from = max(decision_date, delivered_on)
-    latest_end = add_months(decision_date, klass.max_months)
-    if publish_until is not None:
-        latest_end = min(latest_end, publish_until + timedelta(days=1))
-    earliest_end = add_months(decision_date, klass.min_months) if policy.can_end_early(types) else None
+    w = window(
+        decision_date=decision_date,
+        delivered_on=delivered_on,
+        penalty_types=penalty_types,
+        publish_until=publish_until,
+        listed=listed,
+        policy=policy,
+    )
+    if not w.published:
+        return PublicationState(w.class_id, False, "minor", None, None, None)
     reason: str | None = None
     if revoked:
         reason = "revoked"
     elif repaired_on is not None and repaired_on <= as_of:
         reason = "repaired"
-    elif as_of < published_from:
+    elif as_of < w.published_from:
         reason = "not_yet_delivered"
-    elif as_of >= latest_end:
+    elif as_of >= w.latest_end:
         reason = "period_ended"
-    return PublicationState(klass.id, reason is None, reason, published_from, earliest_end, latest_end)
+    return PublicationState(w.class_id, reason is None, reason, w.published_from, w.earliest_end, w.latest_end)

@@ -1,15 +1,21 @@
-"""Public routes: liveness, identifier validation, entity profiles. No key needed."""
+"""Public routes: liveness, identifier validation, entity profiles, published penalties. No key."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy import func, select
 
 from api.deps import SessionDep
-from api.schemas import EntityPublic, IdentifierCheckOut, IdentifierOut
-from registry import entities, identifiers
-from registry.privacy import mask_id_number
+from api.schemas import EntityPublic, IdentifierCheckOut, IdentifierOut, PenaltyList, PenaltyPublic
+from registry import clock, entities, identifiers
+from registry.agencies import Agency
+from registry.penalties import PENALTY, published_on
+from registry.privacy import public_identifier
+
+AGENCY = Agency.__table__  # type: ignore[attr-defined]
 
 router = APIRouter()
 
@@ -58,15 +64,70 @@ def entity_profile(code: str, session: SessionDep) -> EntityPublic:
         uscc=entity.uscc,
         name=entity.name,
         kind=entity.kind,
-        identifiers=[
-            IdentifierOut(
-                scheme=i.scheme,
-                value=(mask_id_number(i.value) or "") if i.scheme == "resident_id" else i.value,
-            )
-            for i in idents
-        ],
+        identifiers=[IdentifierOut(scheme=i.scheme, value=public_identifier(i.scheme, i.value) or "") for i in idents],
         former_names=[n.name for n in names if n.name != entity.name],
         region=region.as_dict() if region else None,  # type: ignore[arg-type]
-        penalties=[],
+        penalties=[p.model_dump(mode="json") for p in _published_penalties(session, entity_id=entity.id)[0]],
         listing=None,
     )
+
+
+def _published_penalties(
+    session: SessionDep,
+    *,
+    entity_id: int | None = None,
+    agency: str | None = None,
+    violation_type: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[PenaltyPublic], int]:
+    """Published penalty decisions as of the registry's today, newest first, with the total."""
+    conditions = [published_on(clock.today())]
+    if entity_id is not None:
+        conditions.append(PENALTY.c.entity_id == entity_id)
+    if agency:
+        conditions.append(AGENCY.c.code == agency)
+    if violation_type:
+        conditions.append(PENALTY.c.violation_type == violation_type)
+    if since:
+        conditions.append(PENALTY.c.decision_date >= since)
+    if until:
+        conditions.append(PENALTY.c.decision_date <= until)
+    joined = PENALTY.join(AGENCY, AGENCY.c.id == PENALTY.c.agency_id)
+    total = session.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
+    stmt = (
+        select(PENALTY, AGENCY.c.code.label("agency_code"))
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
+        .offset(offset)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = session.execute(stmt).mappings().all()
+    return [PenaltyPublic.from_row(r) for r in rows], int(total)
+
+
+@router.get(
+    "/api/v1/penalties",
+    response_model=PenaltyList,
+    tags=["public"],
+    summary="公示中的行政处罚 / published penalty decisions",
+)
+def list_penalties(
+    session: SessionDep,
+    agency: Annotated[str | None, Query(description="处罚机关代码 / delivering agency code")] = None,
+    violation_type: Annotated[str | None, Query(description="违法行为类型")] = None,
+    since: Annotated[date | None, Query(description="处罚决定日期起 / decided on or after")] = None,
+    until: Annotated[date | None, Query(description="处罚决定日期止 / decided on or before")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> PenaltyList:
+    """Decisions published today: delivered, of a published class, inside their period, not
+    revoked. Personal identity numbers are masked; legal representatives' are never shown."""
+    data, count = _published_penalties(
+        session, agency=agency, violation_type=violation_type, since=since, until=until, limit=limit, offset=offset
+    )
+    return PenaltyList(data=data, count=count)

@@ -102,6 +102,11 @@ def upgrade() -> None:
         sa.Column("remarks", sa.Text(), nullable=True),
         sa.Column("deliberate", sa.Boolean(), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("pub_class", sa.String(length=16), nullable=False),
+        sa.Column("pub_published", sa.Boolean(), nullable=False),
+        sa.Column("pub_from", sa.Date(), nullable=False),
+        sa.Column("pub_earliest_end", sa.Date(), nullable=True),
+        sa.Column("pub_latest_end", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoked_reason", sa.Text(), nullable=True),
@@ -124,6 +129,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("penalty_decision", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_penalty_decision_entity_id"), ["entity_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_penalty_decision_pub_latest_end"), ["pub_latest_end"], unique=False)
 
     op.create_table(
         "penalty_decision_history",
@@ -158,6 +164,7 @@ def downgrade() -> None:
 
     op.drop_table("penalty_decision_history")
     with op.batch_alter_table("penalty_decision", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_penalty_decision_pub_latest_end"))
         batch_op.drop_index(batch_op.f("ix_penalty_decision_entity_id"))
 
     op.drop_table("penalty_decision")
