@@ -20,16 +20,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, and_, bindparam, update
+from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, and_, bindparam, case, func, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
 from registry.batches import Rejection
+from registry.calendar import calendar
 from registry.clock import CST
 from registry.codes import PERSONAL_SCHEMES
 from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, one_of  # noqa: F401
 from registry.entities import EntityClaim, resolve_many
 from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from registry.policy import publication_policy
 from registry.publication import window
 
 # The decision's own content: what the hash covers and what history keeps.
@@ -120,6 +122,9 @@ class PenaltyDecision(SQLModel, table=True):
     pub_from: date = Field(sa_column=Column(Date, nullable=False))
     pub_earliest_end: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     pub_latest_end: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    # Timeliness of the delivery (双公示: within N working days of the decision, a policy setting).
+    delivered_on: date = Field(sa_column=Column(Date, nullable=False))
+    publish_deadline: date = Field(sa_column=Column(Date, nullable=False))
     status: str = Field(default="active", max_length=16)
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     revoked_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -186,7 +191,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-WINDOW_FIELDS = ("pub_class", "pub_published", "pub_from", "pub_earliest_end", "pub_latest_end")
+WINDOW_FIELDS = ("pub_class", "pub_published", "pub_from", "pub_earliest_end", "pub_latest_end", "publish_deadline")
+
+
+def publish_deadline(decided: date) -> date:
+    """The last day a decision may be delivered on time: its date plus the policy's working
+    days (weekends and official holidays excluded, adjusted working days included)."""
+    return calendar().add_working_days(decided, publication_policy().deadline_working_days)
 
 
 def _window_columns(values: dict[str, Any], delivered_on: date) -> dict[str, Any]:
@@ -202,6 +213,7 @@ def _window_columns(values: dict[str, Any], delivered_on: date) -> dict[str, Any
         "pub_from": w.published_from,
         "pub_earliest_end": w.earliest_end,
         "pub_latest_end": w.latest_end,
+        "publish_deadline": publish_deadline(values["decision_date"]),
     }
 
 
@@ -308,6 +320,7 @@ def load_decisions(
                     "decision_no": record.decision_no,
                     "content_hash": digest,
                     **_window_columns(record.values, today),
+                    "delivered_on": today,
                     "status": "active",
                     "first_batch_id": batch_id,
                     "last_batch_id": batch_id,
@@ -421,3 +434,42 @@ def find_by_number(*, session: Session, agency_id: int, decision_no: str) -> lis
         PenaltyDecision.agency_id == agency_id, PenaltyDecision.decision_no == decision_no.strip()
     )
     return list(session.exec(stmt.order_by(col(PenaltyDecision.id))).all())
+
+
+def timeliness(*, session: Session, since: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+    """Per delivering agency and month of decision: decisions delivered, delivered within the
+    deadline, late, and the on-time share (the key 双公示 statistic; the target is 100%)."""
+    from registry.agencies import Agency
+
+    agency = Agency.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    month = (
+        func.to_char(PENALTY.c.decision_date, "YYYY-MM")
+        if dialect == "postgresql"
+        else func.strftime("%Y-%m", PENALTY.c.decision_date)
+    ).label("month")
+    on_time = func.sum(case((PENALTY.c.delivered_on <= PENALTY.c.publish_deadline, 1), else_=0)).label("on_time")
+    stmt = (
+        select(agency.c.code, month, func.count().label("delivered"), on_time)
+        .select_from(PENALTY.join(agency, agency.c.id == PENALTY.c.agency_id))
+        .group_by(agency.c.code, month)
+        .order_by(agency.c.code, month)
+    )
+    if since:
+        stmt = stmt.where(PENALTY.c.decision_date >= since)
+    if until:
+        stmt = stmt.where(PENALTY.c.decision_date <= until)
+    out = []
+    for code, month_text, delivered, in_time in session.execute(stmt).all():
+        in_time = int(in_time or 0)
+        out.append(
+            {
+                "agency": code,
+                "month": month_text,
+                "delivered": int(delivered),
+                "on_time": in_time,
+                "late": int(delivered) - in_time,
+                "on_time_share": round(in_time / delivered, 4) if delivered else None,
+            }
+        )
+    return out

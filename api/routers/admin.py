@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -11,6 +11,8 @@ from api.deps import Admin, AnyPrincipal, SessionDep
 from api.schemas import AgencyCreate, AgencyList, AgencyOut, AuditEventOut, AuditList, PrincipalOut
 from registry.agencies import add_agency, list_agencies
 from registry.audit import list_events, record_event
+from registry.penalties import timeliness
+from registry.policy import publication_policy
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -70,3 +72,18 @@ def get_audit(
     record_event(session=session, principal=principal, action="audit.read", outcome="ok")
     session.commit()
     return AuditList(data=data, count=total)
+
+
+@router.get("/stats/timeliness", summary="双公示及时率 / on-time publication by agency and month")
+def get_timeliness(
+    session: SessionDep,
+    principal: Admin,
+    since: Annotated[date | None, Query(description="decided on or after")] = None,
+    until: Annotated[date | None, Query(description="decided on or before")] = None,
+) -> dict[str, Any]:
+    """Per agency and month of decision: delivered, on time (within the policy's working days,
+    holidays excluded), late, and the on-time share (admin, audited)."""
+    data = timeliness(session=session, since=since, until=until)
+    record_event(session=session, principal=principal, action="stats.timeliness", outcome="ok")
+    session.commit()
+    return {"data": data, "count": len(data), "deadline_working_days": publication_policy().deadline_working_days}

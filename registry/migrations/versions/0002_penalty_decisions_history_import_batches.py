@@ -107,6 +107,8 @@ def upgrade() -> None:
         sa.Column("pub_from", sa.Date(), nullable=False),
         sa.Column("pub_earliest_end", sa.Date(), nullable=True),
         sa.Column("pub_latest_end", sa.Date(), nullable=False),
+        sa.Column("delivered_on", sa.Date(), nullable=False),
+        sa.Column("publish_deadline", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revoked_reason", sa.Text(), nullable=True),

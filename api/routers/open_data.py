@@ -1,0 +1,104 @@
+"""Public lists and bulk downloads: the blacklist and open data of what is published today.
+
+Downloads are streamed from the database (never built in memory): CSV with a BOM and Chinese
+headers so a spreadsheet opens it as is, or JSON Lines. Their rows are exactly what the
+paged routes list on the same day.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlmodel import Session
+
+from api.schemas import PenaltyPublic
+from registry import clock
+from registry.agencies import Agency
+from registry.errors import NotFound
+from registry.penalties import PENALTY, published_on
+
+router = APIRouter(prefix="/api/v1", tags=["public"])
+AGENCY = Agency.__table__  # type: ignore[attr-defined]
+
+# (Chinese header, PenaltyPublic field) for the open-data CSV, in template order.
+PENALTY_COLUMNS = [
+    ("行政相对人名称", "name"), ("行政相对人类别", "party_type"), ("统一社会信用代码", "uscc"),
+    ("工商注册号", "reg_no"), ("组织机构代码", "org_code"), ("证件类型", "id_type"), ("证件号码（脱敏）", "id_no"),
+    ("法定代表人", "legal_rep"), ("行政处罚决定书文号", "decision_no"), ("违法行为类型", "violation_type"),
+    ("违法事实", "facts"), ("处罚依据", "basis"), ("处罚类别", "penalty_types"), ("处罚内容", "content"),
+    ("罚款金额（万元）", "fine_wan"), ("没收违法所得、没收非法财物的金额（万元）", "confiscated_wan"),
+    ("暂扣或吊销证照名称及编号", "license_affected"), ("处罚决定日期", "decision_date"), ("处罚有效期", "valid_until"),
+    ("处罚机关", "agency_name"), ("处罚机关统一社会信用代码", "agency_uscc"), ("数据来源单位", "source_name"),
+    ("备注", "remarks"), ("公示截止日", "published_until"),
+]  # fmt: skip
+BLACKLIST_COLUMNS = [("主体名称", "name"), ("统一社会信用代码", "uscc"), ("列入规则", "rule"), ("依据", "basis"),
+                     ("列入日期", "listed_from"), ("移出日期", "listed_until")]  # fmt: skip
+PARTY_LABELS = {"organisation": "法人及非法人组织", "individual_business": "个体工商户", "natural_person": "自然人"}
+
+
+@router.get("/blacklist", summary="严重失信主体名单 / the blacklist")
+def blacklist() -> dict[str, Any]:
+    """Entities listed now and published. Empty until the blacklist rules arrive (issue 5)."""
+    return {"data": [], "count": 0}
+
+
+def _published_rows(engine: Any) -> Iterator[PenaltyPublic]:
+    stmt = (
+        select(PENALTY, AGENCY.c.code.label("agency_code"))
+        .select_from(PENALTY.join(AGENCY, AGENCY.c.id == PENALTY.c.agency_id))
+        .where(published_on(clock.today()))
+        .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
+        .execution_options(yield_per=2000)
+    )
+    with Session(engine) as session:
+        for row in session.execute(stmt).mappings():
+            yield PenaltyPublic.from_row(row)
+
+
+def _csv_value(record: PenaltyPublic, field: str) -> Any:
+    if field == "published_until":
+        return record.publication.published_until
+    value = getattr(record, field)
+    if field == "party_type":
+        return PARTY_LABELS.get(value, value)
+    if field == "penalty_types":
+        return "；".join(value)
+    return "" if value is None else value
+
+
+def _csv(rows: Iterator[Any], columns: list[tuple[str, str]], cell: Any) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([header for header, _ in columns])
+    yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    for record in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([cell(record, field) for _, field in columns])
+        yield buffer.getvalue().encode("utf-8")
+
+
+@router.get("/open-data/{name}.{fmt}", summary="开放数据下载 / open-data download")
+def open_data(
+    request: Request,
+    name: str = Path(description="penalties 或 blacklist"),
+    fmt: str = Path(description="csv 或 jsonl"),
+) -> StreamingResponse:
+    """Everything published today as CSV (UTF-8 with BOM, Chinese headers) or JSON Lines."""
+    if name not in ("penalties", "blacklist") or fmt not in ("csv", "jsonl"):
+        raise NotFound(f"no open-data file {name}.{fmt}: penalties or blacklist, as csv or jsonl", code="not_found")
+    rows: Iterator[Any] = _published_rows(request.app.state.engine) if name == "penalties" else iter(())
+    filename = f"{name}-{clock.today():%Y%m%d}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if fmt == "jsonl":
+        body = (json.dumps(r.model_dump(mode="json"), ensure_ascii=False).encode("utf-8") + b"\n" for r in rows)
+        return StreamingResponse(body, media_type="application/x-ndjson", headers=headers)
+    columns = PENALTY_COLUMNS if name == "penalties" else BLACKLIST_COLUMNS
+    return StreamingResponse(_csv(rows, columns, _csv_value), media_type="text/csv; charset=utf-8", headers=headers)
