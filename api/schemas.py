@@ -270,3 +270,21 @@ class PenaltyList(BaseModel):
 
     data: list[PenaltyPublic]
     count: int
+
+
+class EntityHit(BaseModel):
+    """搜索结果 / one search result."""
+
+    uscc: str | None = Field(description="统一社会信用代码")
+    name: str = Field(description="现名称 / current name")
+    kind: str
+    region: RegionOut | None
+    matched_name: str | None = Field(description="匹配到的曾用名 / the former name that matched")
+    match: str = Field(description="code 代码精确匹配、name 名称完全匹配、partial 部分匹配")
+
+
+class EntitySearch(BaseModel):
+    """A page of search results with the total."""
+
+    data: list[EntityHit]
+    count: int

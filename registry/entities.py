@@ -11,9 +11,11 @@ that already holds another value of a single-valued scheme, raise :class:`Confli
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import DateTime, UniqueConstraint, bindparam, text, update
@@ -69,9 +71,26 @@ class EntityName(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # unique (entity_id, name) also indexes entity_id
     entity_id: int = Field(foreign_key="entity.id", ondelete="CASCADE")
-    name: str = Field(max_length=512, index=True)
+    name: str = Field(max_length=512)
+    # The name folded for search: NFKC, traditional to simplified, lower case, no spaces.
+    search_key: str = Field(max_length=512, index=True)
     first_seen: date
     last_seen: date
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=65536)
+def search_key(text_in: str) -> str:
+    """A name folded for matching: full-width to half-width, traditional to simplified
+    characters (OpenCC), lower case, white space removed. 廣州 and 广州 fold alike."""
+    folded = unicodedata.normalize("NFKC", text_in)
+    return "".join(_t2s().convert(folded).lower().split())
 
 
 @dataclass(frozen=True)
@@ -351,18 +370,18 @@ def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, dat
         session.execute(
             text(
                 "CREATE TEMP TABLE IF NOT EXISTS staging_entity_name "
-                "(entity_id integer, name text, first_seen date, last_seen date) ON COMMIT DELETE ROWS"
+                "(entity_id integer, name text, search_key text, first_seen date, last_seen date) ON COMMIT DELETE ROWS"
             )
         )
         session.execute(text("TRUNCATE staging_entity_name"))
         raw = session.connection().connection.dbapi_connection
         with raw.cursor() as cur, cur.copy("COPY staging_entity_name FROM STDIN") as copy:  # type: ignore[union-attr]
             for (entity_id, name), (first, last) in names.items():
-                copy.write_row((entity_id, name, first, last))
+                copy.write_row((entity_id, name, search_key(name), first, last))
         session.execute(
             text(
-                "INSERT INTO entity_name (entity_id, name, first_seen, last_seen) "
-                "SELECT entity_id, name, first_seen, last_seen FROM staging_entity_name "
+                "INSERT INTO entity_name (entity_id, name, search_key, first_seen, last_seen) "
+                "SELECT entity_id, name, search_key, first_seen, last_seen FROM staging_entity_name "
                 "ON CONFLICT (entity_id, name) DO UPDATE SET "
                 "first_seen = least(entity_name.first_seen, excluded.first_seen), "
                 "last_seen = greatest(entity_name.last_seen, excluded.last_seen)"
@@ -372,11 +391,11 @@ def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, dat
         cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(
-                "INSERT INTO entity_name (entity_id, name, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+                "INSERT INTO entity_name (entity_id, name, search_key, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (entity_id, name) DO UPDATE SET "
                 "first_seen = min(entity_name.first_seen, excluded.first_seen), "
                 "last_seen = max(entity_name.last_seen, excluded.last_seen)",
-                [(e, n, f.isoformat(), last.isoformat()) for (e, n), (f, last) in names.items()],
+                [(e, n, search_key(n), f.isoformat(), last.isoformat()) for (e, n), (f, last) in names.items()],
             )
         finally:
             cursor.close()

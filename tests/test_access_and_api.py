@@ -170,12 +170,11 @@ def test_entity_route_404_unknown_422_malformed_and_found_by_legacy_code(client:
     assert {"uscc", "name", "kind", "identifiers", "region", "penalties", "listing"} <= set(body)
 
 
-def test_entity_route_masks_a_natural_persons_id(client: TestClient, session: Session) -> None:
+def test_a_natural_person_with_nothing_published_is_not_shown(client: TestClient, session: Session) -> None:
     resolve_entity(session=session, name="张三", identifiers=[Ident("resident_id", "110101199003074514")])
     session.commit()
     r = client.get("/api/v1/entities/110101199003074514")
-    assert r.status_code == 200 and "110101199003074514" not in r.text
-    assert r.json()["identifiers"] == [{"scheme": "resident_id", "value": "110101********4514"}]
+    assert r.status_code == 404 and "110101199003074514" not in r.text and "张三" not in r.text
 
 
 def test_openapi_carries_chinese_descriptions(client: TestClient) -> None:

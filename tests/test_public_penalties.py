@@ -121,3 +121,54 @@ def test_no_public_response_holds_a_full_identity_number(
     assert person["id_no"] == "110101********4514"
     for body in bodies:
         assert PERSON_ID not in body and _legal_rep_id() not in body
+
+
+def test_profile_of_a_person_with_a_published_penalty_masks_the_id(
+    client: TestClient, engine: Engine, session: Session, set_today: Callable[[date], None]
+) -> None:
+    deliver(engine, session, set_today)
+    body = client.get(f"/api/v1/entities/{PERSON_ID}").json()
+    assert body["kind"] == "natural_person" and body["identifiers"] == [
+        {"scheme": "resident_id", "value": "110101********4514"}
+    ]
+    set_today(date(2025, 11, 11))  # the fine's 1-year period has ended: the person is no longer shown
+    assert client.get(f"/api/v1/entities/{PERSON_ID}").status_code == 404
+
+
+def test_search_by_name_traditional_characters_old_names_and_codes(
+    client: TestClient, engine: Engine, session: Session, set_today: Callable[[date], None]
+) -> None:
+    from registry.entities import Ident, resolve_entity
+    from registry.identifiers import build_reg_no, build_uscc
+
+    deliver(engine, session, set_today)
+    uscc = build_uscc("9", "1", "440101", "RR000001")
+    reg = build_reg_no("44010100000991")
+    resolve_entity(session=session, name="廣州樣例服裝廠", identifiers=[Ident("reg_no", reg)], seen_on=date(2015, 1, 1))
+    resolve_entity(
+        session=session, name="广州样例服饰有限公司", identifiers=[Ident("uscc", uscc), Ident("reg_no", reg)],
+        seen_on=date(2020, 1, 1),
+    )  # fmt: skip
+    session.commit()
+
+    def search(q: str) -> dict:
+        r = client.get("/api/v1/entities", params={"q": q})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    # traditional query finds the simplified name, simplified query finds the traditional old name
+    hit = search("廣州樣例服飾")["data"][0]
+    assert hit["uscc"] == uscc and hit["name"] == "广州样例服饰有限公司"
+    old = search("样例服装厂")
+    assert old["count"] == 1 and old["data"][0]["matched_name"] == "廣州樣例服裝廠"
+    # a code finds its entity first, ranked as a code match
+    assert search(reg)["data"][0] == {**hit, "match": "code"}
+    # exact names before partial ones
+    both = search("上海示例贸易有限公司")
+    assert both["data"][0]["match"] == "name"
+    # natural persons appear only while a penalty of theirs is published; never with their ID
+    assert "张三" in [d["name"] for d in search("张三")["data"]]
+    set_today(date(2025, 11, 11))
+    assert search("张三")["count"] == 0
+    assert client.get("/api/v1/entities", params={"q": "上"}).status_code == 422
+    assert search("100%_不存在")["count"] == 0  # LIKE wildcards are literal

@@ -9,9 +9,18 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
 from api.deps import SessionDep
-from api.schemas import EntityPublic, IdentifierCheckOut, IdentifierOut, PenaltyList, PenaltyPublic
-from registry import clock, entities, identifiers
+from api.schemas import (
+    EntityHit,
+    EntityPublic,
+    EntitySearch,
+    IdentifierCheckOut,
+    IdentifierOut,
+    PenaltyList,
+    PenaltyPublic,
+)
+from registry import clock, entities, identifiers, portal
 from registry.agencies import Agency
+from registry.errors import NotFound
 from registry.penalties import PENALTY, published_on
 from registry.privacy import public_identifier
 
@@ -47,6 +56,38 @@ def check_identifier(
 
 
 @router.get(
+    "/api/v1/entities",
+    response_model=EntitySearch,
+    tags=["public"],
+    summary="按名称或代码搜索主体 / search entities by name or code",
+)
+def search_entities(
+    session: SessionDep,
+    q: Annotated[
+        str, Query(min_length=1, max_length=200, description="名称（全部或部分，简繁体均可，含曾用名）或任意代码")
+    ],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> EntitySearch:
+    """Exact codes first, then exact names, names that start with ``q``, names containing it."""
+    hits, count = portal.search(session=session, q=q, day=clock.today(), limit=limit, offset=offset)
+    data = []
+    for hit in hits:
+        region = identifiers.region_info(hit.entity.region_code) if hit.entity.region_code else None
+        data.append(
+            EntityHit(
+                uscc=hit.entity.uscc,
+                name=hit.entity.name,
+                kind=hit.entity.kind,
+                region=region.as_dict() if region else None,  # type: ignore[arg-type]
+                matched_name=hit.matched_name,
+                match="code" if hit.rank == 0 else ("name" if hit.rank == 1 else "partial"),
+            )
+        )
+    return EntitySearch(data=data, count=count)
+
+
+@router.get(
     "/api/v1/entities/{code}",
     response_model=EntityPublic,
     tags=["public"],
@@ -57,6 +98,9 @@ def entity_profile(code: str, session: SessionDep) -> EntityPublic:
     """Profile of the entity any of its identifiers names."""
     entity = entities.lookup(session=session, code=code)
     assert entity.id is not None
+    if not portal.is_public(session=session, entity=entity, day=clock.today()):
+        # a natural person with nothing published is not shown (see registry.portal)
+        raise NotFound("no public record for this code", code="unknown_entity")
     idents = entities.identifiers_of(session=session, entity_id=entity.id)
     names = entities.names_of(session=session, entity_id=entity.id)
     region = identifiers.region_info(entity.region_code) if entity.region_code else None
