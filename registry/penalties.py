@@ -20,7 +20,22 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, String, Text, UniqueConstraint, and_, bindparam, case, func, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    update,
+)
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
@@ -473,3 +488,61 @@ def timeliness(*, session: Session, since: date | None = None, until: date | Non
             }
         )
     return out
+
+
+def _cst_day(column: Any, dialect: str) -> Any:
+    """A UTC timestamp column as its calendar day in China."""
+    if dialect == "postgresql":
+        return func.date(func.timezone("Asia/Shanghai", column))
+    return func.date(column, "+8 hours")
+
+
+def changes(*, session: Session, since: date | None, until: date) -> list[dict[str, Any]]:
+    """What entered, changed in or left publication on the days after ``since`` up to and
+    including ``until``, derived from the stored windows, so a mirror applying them in order
+    holds exactly what is published on ``until``. Entries: ``change`` (ADD, MOD, DEL),
+    ``reason`` for DEL (period_ended, revoked), ``on`` (the day), ``decision_id``."""
+    dialect = session.get_bind().dialect.name
+    start = since or date(1900, 1, 1)
+    revoked_on = _cst_day(PENALTY.c.revoked_at, dialect)
+    updated_on = _cst_day(PENALTY.c.updated_at, dialect)
+    published_class = PENALTY.c.pub_published.is_(True)
+    was_ever_published = and_(
+        published_class,
+        PENALTY.c.pub_from < PENALTY.c.pub_latest_end,
+        or_(PENALTY.c.status == "active", revoked_on > PENALTY.c.pub_from),
+    )
+    out: list[dict[str, Any]] = []
+    adds = select(PENALTY.c.id, PENALTY.c.pub_from).where(
+        was_ever_published, PENALTY.c.pub_from > start, PENALTY.c.pub_from <= until
+    )
+    out += [{"change": "ADD", "reason": None, "on": day, "decision_id": i} for i, day in session.execute(adds).all()]
+    ended = select(PENALTY.c.id, PENALTY.c.pub_latest_end).where(
+        was_ever_published, PENALTY.c.status == "active", PENALTY.c.pub_latest_end > start,
+        PENALTY.c.pub_latest_end <= until,
+    )  # fmt: skip
+    out += [
+        {"change": "DEL", "reason": "period_ended", "on": d, "decision_id": i} for i, d in session.execute(ended).all()
+    ]
+    revoked = select(PENALTY.c.id, revoked_on).where(
+        was_ever_published, PENALTY.c.status == "revoked", revoked_on > start, revoked_on <= until,
+        revoked_on < PENALTY.c.pub_latest_end,
+    )  # fmt: skip
+    out += [
+        {"change": "DEL", "reason": "revoked", "on": _as_date(d), "decision_id": i}
+        for i, d in session.execute(revoked).all()
+    ]
+    modified = select(PENALTY.c.id, updated_on).where(
+        published_on(until), PENALTY.c.pub_from <= start, updated_on > start, updated_on <= until,
+        exists().where(HISTORY.c.decision_id == PENALTY.c.id, HISTORY.c.change == "update"),
+    )  # fmt: skip
+    out += [
+        {"change": "MOD", "reason": None, "on": _as_date(d), "decision_id": i}
+        for i, d in session.execute(modified).all()
+    ]
+    order = {"ADD": 0, "MOD": 1, "DEL": 2}
+    return sorted(out, key=lambda e: (e["on"], order[e["change"]], e["decision_id"]))
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

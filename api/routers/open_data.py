@@ -11,9 +11,10 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlmodel import Session
@@ -22,7 +23,7 @@ from api.schemas import PenaltyPublic
 from registry import clock
 from registry.agencies import Agency
 from registry.errors import NotFound
-from registry.penalties import PENALTY, published_on
+from registry.penalties import PENALTY, changes, published_on
 
 router = APIRouter(prefix="/api/v1", tags=["public"])
 AGENCY = Agency.__table__  # type: ignore[attr-defined]
@@ -83,6 +84,42 @@ def _csv(rows: Iterator[Any], columns: list[tuple[str, str]], cell: Any) -> Iter
         buffer.truncate()
         writer.writerow([cell(record, field) for _, field in columns])
         yield buffer.getvalue().encode("utf-8")
+
+
+@router.get("/changes", summary="公示变更流 / change feed for mirrors")
+def get_changes(
+    request: Request,
+    since: Annotated[
+        date | None, Query(description="上次同步日（游标）；不填则从头开始 / the cursor: the last day synced")
+    ] = None,
+) -> dict[str, Any]:
+    """What entered (ADD), changed (MOD) or left (DEL, with the reason) publication on each day
+    after ``since`` up to today. Apply in order; then ask again with ``since`` = ``next``.
+    ADD and MOD carry the public record; DEL carries the decision id."""
+    today = clock.today()
+    with Session(request.app.state.engine) as session:
+        events = changes(session=session, since=since, until=today)
+        wanted = [e["decision_id"] for e in events if e["change"] != "DEL"]
+        records: dict[int, PenaltyPublic] = {}
+        for start in range(0, len(wanted), 1000):
+            stmt = (
+                select(PENALTY, AGENCY.c.code.label("agency_code"))
+                .select_from(PENALTY.join(AGENCY, AGENCY.c.id == PENALTY.c.agency_id))
+                .where(PENALTY.c.id.in_(wanted[start : start + 1000]))
+            )
+            for row in session.execute(stmt).mappings():
+                records[row["id"]] = PenaltyPublic.from_row(row)
+    data = [
+        {
+            "change": e["change"],
+            "reason": e["reason"],
+            "on": e["on"].isoformat(),
+            "decision_id": e["decision_id"],
+            "record": records[e["decision_id"]].model_dump(mode="json") if e["change"] != "DEL" else None,
+        }
+        for e in events
+    ]
+    return {"since": since.isoformat() if since else None, "next": today.isoformat(), "data": data, "count": len(data)}
 
 
 @router.get("/open-data/{name}.{fmt}", summary="开放数据下载 / open-data download")
