@@ -16,7 +16,8 @@ from registry.privacy import install_log_redaction
 DESCRIPTION = """
 信用 xinyong: the credit blacklist and joint-sanctions registry.
 
-- Public routes (no key): identifier validation, entity profiles.
+- Public routes (no key): identifier validation, entity search and profiles, published
+  penalties, the blacklist, open-data downloads and the change feed.
 - Agency, bank and admin routes take `Authorization: Bearer <key>` (`xinyong key create`).
 - Errors are `application/problem+json` with `type`, `title`, `status`, `detail`, `errors`.
 """

@@ -172,3 +172,39 @@ def test_search_by_name_traditional_characters_old_names_and_codes(
     assert search("张三")["count"] == 0
     assert client.get("/api/v1/entities", params={"q": "上"}).status_code == 422
     assert search("100%_不存在")["count"] == 0  # LIKE wildcards are literal
+
+
+def test_walking_every_public_route_finds_no_full_identity_number(
+    client: TestClient, engine: Engine, session: Session, set_today: Callable[[date], None]
+) -> None:
+    """Every GET route that needs no key, filled with every code the registry holds."""
+    from sqlalchemy import select
+
+    from registry.entities import EntityIdentifier
+
+    deliver(engine, session, set_today)
+    codes = [v for (v,) in session.execute(select(EntityIdentifier.value)).all()]
+    secrets = {PERSON_ID, _legal_rep_id()}
+    spec = client.get("/openapi.json").json()
+    public_gets = [
+        path
+        for path, item in spec["paths"].items()
+        if "get" in item and not item["get"].get("security") and "Bearer" not in str(item["get"].get("parameters", ""))
+    ]
+    urls: list[str] = []
+    for path in public_gets:
+        if "{code}" in path:
+            urls += [path.replace("{code}", c) for c in [*codes, PERSON_ID, _legal_rep_id()]]
+        elif "{name}" in path:
+            urls += [f"/api/v1/open-data/{n}.{f}" for n in ("penalties", "blacklist") for f in ("csv", "jsonl")]
+        elif "{" not in path:
+            urls.append(path)
+    urls += ["/api/v1/entities?q=张三", "/api/v1/entities?q=上海", "/api/v1/changes?since=2025-01-01"]
+    assert any("/open-data/" in u for u in urls) and any("/changes" in u for u in urls)
+    walked = 0
+    for url in urls:
+        r = client.get(url)
+        assert r.status_code in (200, 404, 422), url
+        assert not any(s in r.text for s in secrets), url
+        walked += 1
+    assert walked >= 20
