@@ -358,18 +358,21 @@ def bench_run(
 
 
 def _load_demo() -> dict[str, str]:
-    from importers.demo import load_demo
+    from importers.demo import DEMO_AGENCIES, demo_penalties, load_demo
+    from importers.pipeline import import_records
     from registry.db import session_scope, upgrade
 
     engine = _engine()
     upgrade(engine)
     with session_scope(engine) as session:
-        return load_demo(session=session)
+        keys = load_demo(session=session)
+    import_records(engine=engine, payload=demo_penalties(), agency_code=DEMO_AGENCIES[0][0], principal="cli:demo")
+    return keys
 
 
 @app.command()
 def demo() -> None:
-    """Load the demo data set (agencies, entities, one key per role; safe to run again)."""
+    """Load the demo data set (agencies, entities, penalties, one key per role; safe to run again)."""
     keys = _load_demo()
     typer.echo("demo data loaded; keys for trying the API (shown once):")
     for role, raw in keys.items():

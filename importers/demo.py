@@ -73,3 +73,33 @@ def load_demo(*, session: Session) -> dict[str, str]:
         keys[role] = raw
     record_event(session=session, principal="cli:demo", action="demo.load", outcome="ok")
     return keys
+
+
+def demo_penalties() -> dict[str, list[dict[str, str]]]:
+    """A small delivery in the JSON field names: fines, a licence revocation, a warning (not
+    published) and a natural person (published with the ID masked), decided in 2026."""
+    agency_name, agency_uscc = DEMO_AGENCIES[0][1], DEMO_AGENCIES[0][2]
+    base = {"facts": "销售侵犯注册商标专用权的商品", "basis": "《中华人民共和国商标法》第六十条第二款",
+            "agency_name": agency_name, "agency_uscc": agency_uscc, "source_name": agency_name,
+            "source_uscc": agency_uscc, "party_type": "法人及非法人组织"}  # fmt: skip
+    first, second, _, individual, shop, _ = DEMO_ENTITIES
+    rows = [
+        {**base, "name": first[0], "uscc": first[1][0].value, "decision_no": "沪市监演示处〔2026〕1号",
+         "violation_type": "商标侵权", "penalty_types": "罚款;没收违法所得", "content": "罚款五万元，没收违法所得",
+         "fine_wan": "5", "confiscated_wan": "0.8", "decision_date": "2026-03-05"},
+        {**base, "name": first[0], "uscc": first[1][0].value, "decision_no": "沪市监演示处〔2026〕2号",
+         "violation_type": "假冒注册商标", "penalty_types": "罚款;吊销许可证件", "content": "罚款并吊销营业执照",
+         "fine_wan": "20", "license_affected": "营业执照", "decision_date": "2026-09-01", "deliberate": "是"},
+        {**base, "name": second[0], "uscc": second[1][0].value, "decision_no": "沪市监演示处〔2026〕3号",
+         "violation_type": "虚假广告", "penalty_types": "警告", "content": "警告", "decision_date": "2026-06-01"},
+        {**base, "name": individual[0], "uscc": individual[1][0].value, "reg_no": individual[1][1].value,
+         "decision_no": "沪市监演示处〔2026〕4号", "violation_type": "侵犯著作权", "penalty_types": "罚款",
+         "content": "罚款一万元", "fine_wan": "1", "decision_date": "2026-07-15"},
+        {**base, "name": shop[0], "party_type": "个体工商户", "uscc": shop[1][0].value,
+         "decision_no": "沪市监演示处〔2026〕5号", "violation_type": "制售假冒伪劣商品", "penalty_types": "罚款",
+         "content": "罚款二千元", "fine_wan": "0.2", "decision_date": "2026-08-08"},
+        {**base, "name": "李四", "party_type": "自然人", "id_type": "身份证", "id_no": "110101199003074514",
+         "decision_no": "沪市监演示处〔2026〕6号", "violation_type": "专利侵权", "penalty_types": "罚款",
+         "content": "罚款一千元", "fine_wan": "0.1", "decision_date": "2026-10-10"},
+    ]  # fmt: skip
+    return {"records": rows}

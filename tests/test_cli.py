@@ -154,7 +154,11 @@ def test_demo_loads_and_is_safe_to_rerun(capsys: pytest.CaptureFixture[str], ses
     from registry.entities import Entity
 
     assert len(list_agencies(session=session)) == 3
-    assert len(session.exec(select(Entity)).all()) == 5  # the legacy reg_no was linked, not duplicated
+    assert len(session.exec(select(Entity)).all()) == 6  # the legacy reg_no was linked, not duplicated; one person
+    from registry.batches import ImportBatch
+
+    batches = session.exec(select(ImportBatch)).all()
+    assert [(b.inserted, b.unchanged, b.rejected) for b in batches] == [(6, 0, 0), (0, 6, 0)]
 
 
 def test_import_json_summary_reject_report_and_revoke(
