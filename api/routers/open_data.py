@@ -42,8 +42,14 @@ PENALTY_COLUMNS = [
 BLACKLIST_COLUMNS = [("主体名称", "name"), ("统一社会信用代码", "uscc"), ("列入规则", "rule"), ("依据", "basis"),
                      ("列入日期", "listed_from"), ("移出日期", "listed_until")]  # fmt: skip
 PARTY_LABELS = {"organisation": "法人及非法人组织", "individual_business": "个体工商户", "natural_person": "自然人"}
-ID_TYPE_LABELS = {"resident_id": "身份证", "passport": "护照", "hk_macao_permit": "港澳居民来往内地通行证",
-                  "taiwan_permit": "台湾居民来往大陆通行证", "foreign_perm_id": "外国人永久居留身份证", "other_id": "其他"}  # fmt: skip
+ID_TYPE_LABELS = {
+    "resident_id": "身份证",
+    "passport": "护照",
+    "hk_macao_permit": "港澳居民来往内地通行证",
+    "taiwan_permit": "台湾居民来往大陆通行证",
+    "foreign_perm_id": "外国人永久居留身份证",
+    "other_id": "其他",
+}
 
 
 @router.get("/blacklist", summary="严重失信主体名单 / the blacklist")
