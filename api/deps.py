@@ -62,4 +62,3 @@ def require(*roles: str) -> Callable[..., Principal]:
 AnyPrincipal = Annotated[Principal, Depends(get_principal)]
 Admin = Annotated[Principal, Depends(require("admin"))]
 AgencyPrincipal = Annotated[Principal, Depends(require("agency"))]
-AgencyOrBank = Annotated[Principal, Depends(require("agency", "bank"))]

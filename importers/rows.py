@@ -36,7 +36,6 @@ from registry.identifiers import PLACEHOLDER_USCC, IdentifierCheck, check
 from registry.penalties import DecisionRecord
 from registry.privacy import mask_id_number
 
-KIND_LABELS = {"organisation": "法人及非法人组织", "individual_business": "个体工商户", "natural_person": "自然人"}
 _SPLIT = re.compile(r"[;；、,，/\s]+")
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),

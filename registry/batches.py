@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Text, insert
-from sqlmodel import Field, Session, SQLModel, col, func, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
 from registry.db import NAMING_CONVENTION  # noqa: F401
@@ -148,12 +148,6 @@ def rejections_of(*, session: Session, batch_id: int) -> list[ImportRejection]:
     """A batch's rejections in row order."""
     stmt = select(ImportRejection).where(ImportRejection.batch_id == batch_id)
     return list(session.exec(stmt.order_by(col(ImportRejection.row), col(ImportRejection.id))).all())
-
-
-def rejected_rows(*, session: Session, batch_id: int) -> int:
-    """How many distinct rows of a batch were rejected."""
-    stmt = select(func.count(func.distinct(ImportRejection.row))).where(ImportRejection.batch_id == batch_id)
-    return int(session.exec(stmt).one())
 
 
 def summary(batch: ImportBatch) -> dict[str, Any]:

@@ -456,11 +456,3 @@ def resolve_entity(
     entity = session.get(Entity, result, populate_existing=True)
     assert entity is not None
     return entity
-
-
-def get_entity(*, session: Session, entity_id: int) -> Entity:
-    """An entity by its internal id."""
-    entity = session.get(Entity, entity_id)
-    if entity is None:
-        raise NotFound(f"no entity with id {entity_id}", code="not_found")
-    return entity
