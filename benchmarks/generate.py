@@ -19,16 +19,10 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from importers.template import template_headers
 from registry.identifiers import USCC_ALPHABET, build_reg_no, build_uscc
 
-HEADERS = [
-    "行政相对人名称", "行政相对人类别", "统一社会信用代码", "工商注册号", "组织机构代码", "税务登记号",
-    "事业单位证书号", "社会组织登记证号", "法定代表人", "法定代表人证件类型", "法定代表人证件号码",
-    "证件类型", "证件号码", "行政处罚决定书文号", "违法行为类型", "违法事实", "处罚依据", "处罚类别",
-    "处罚内容", "罚款金额（万元）", "没收违法所得、没收非法财物的金额（万元）", "暂扣或吊销证照名称及编号",
-    "处罚决定日期", "处罚有效期", "公示截止期", "处罚机关", "处罚机关统一社会信用代码", "数据来源单位",
-    "数据来源单位统一社会信用代码", "备注",
-]  # fmt: skip
+HEADERS = template_headers()
 AUTHORITY_MIX = [
     ("9", "1", 70),
     ("9", "2", 15),

@@ -82,7 +82,7 @@ def import_file(
         use_worker = source.format != "json" and (size >= PARALLEL_MIN_BYTES if parallel is None else parallel)
         if use_worker:
             source.records = iter(())  # the worker reads the file itself
-            chunks: Iterator[Chunk] = _worker_chunks(path, file_name or path.name, clock.today())
+            chunks: Iterator[Chunk] = _worker_chunks(path, file_name or path.name, clock.today(), source.encoding)
         else:
             chunks = _inline_chunks(source.records, RowValidator(clock.today()))
         return _run(
@@ -137,11 +137,20 @@ def _inline_chunks(records: Iterable[tuple[int, dict[str, Any]]], validator: Row
         yield _validate_chunk(chunk, validator)
 
 
-def _worker_chunks(path: Path, name: str, today: date) -> Iterator[Chunk]:
+def _worker_chunks(path: Path, name: str, today: date, encoding: str | None) -> Iterator[Chunk]:
     """Chunks validated by a worker process (``importers.worker``) reading the same file."""
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "importers.worker", str(path), name, today.isoformat(), str(CHUNK_ROWS)],
+            [
+                sys.executable,
+                "-m",
+                "importers.worker",
+                str(path),
+                name,
+                today.isoformat(),
+                str(CHUNK_ROWS),
+                encoding or "",
+            ],
             stdout=subprocess.PIPE,
             stderr=errors,
         )

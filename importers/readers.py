@@ -146,8 +146,9 @@ def _sniff_delimiter(first_line: str) -> str:
 
 
 @contextmanager
-def open_source(path: Path, name: str | None = None) -> Iterator[Source]:
-    """Open a delivery file for streaming; the files it opens are closed on exit."""
+def open_source(path: Path, name: str | None = None, encoding: str | None = None) -> Iterator[Source]:
+    """Open a delivery file for streaming; the files it opens are closed on exit. A CSV's
+    ``encoding`` is detected unless given (the reader process gets the importer's answer)."""
     fmt = detect_format(path, name)
     if fmt == "xlsx":
         from openpyxl import load_workbook
@@ -173,8 +174,9 @@ def open_source(path: Path, name: str | None = None) -> Iterator[Source]:
         with path.open("rb") as fh:
             yield json_source(_load_json(fh.read()))
         return
-    with path.open("rb") as raw:
-        encoding = detect_encoding(raw)
+    if encoding is None:
+        with path.open("rb") as raw:
+            encoding = detect_encoding(raw)
     with path.open("r", encoding=encoding, newline="", errors="strict") as text:
         first = text.readline()
         text.seek(0)

@@ -38,6 +38,11 @@ def columns() -> tuple[Column, ...]:
     return tuple(Column(**c) for c in data["columns"])
 
 
+def template_headers() -> list[str]:
+    """The national template's 30 headers, in order (without the registry's optional 是否故意)."""
+    return [c.header for c in columns() if c.code]
+
+
 def by_json() -> dict[str, Column]:
     """Columns by JSON name."""
     return {c.json: c for c in columns()}

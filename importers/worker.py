@@ -1,4 +1,5 @@
-"""The reader process of a parallel import: ``python -m importers.worker FILE NAME TODAY ROWS``.
+"""The reader process of a parallel import:
+``python -m importers.worker FILE NAME TODAY ROWS ENCODING`` (ENCODING empty: detect it).
 
 Reads and validates the delivery and writes validated chunks to stdout as pickles, one per
 chunk, for the importing process to load. The pipe is the only channel: its small buffer
@@ -28,10 +29,10 @@ def main(argv: list[str]) -> int:
     from importers.readers import open_source
     from importers.rows import RowValidator
 
-    path, name, today, chunk_rows = argv
+    path, name, today, chunk_rows, encoding = argv
     out = sys.stdout.buffer
     try:
-        with open_source(Path(path), name) as source:
+        with open_source(Path(path), name, encoding or None) as source:
             validator = RowValidator(date.fromisoformat(today))
             for chunk in _chunks(source.records, int(chunk_rows)):
                 _send(out, ("chunk", _validate_chunk(chunk, validator)))

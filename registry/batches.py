@@ -30,18 +30,6 @@ class Rejection:
     message_en: str
     value: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form, also the CSV report's columns."""
-        return {
-            "row": self.row,
-            "field": self.field,
-            "code": self.code,
-            "message": f"{self.message_zh} ({self.message_en})",
-            "message_zh": self.message_zh,
-            "message_en": self.message_en,
-            "value": self.value,
-        }
-
 
 class ImportBatch(SQLModel, table=True):
     """One delivery of penalty decisions."""

@@ -24,7 +24,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from registry import clock
 from registry.db import NAMING_CONVENTION, allocate_ids, bulk_insert, one_of  # noqa: F401
 from registry.errors import Conflict, FieldError, NotFound, ValidationFailed
-from registry.identifiers import IdentifierCheck, check
+from registry.identifiers import require
 from registry.privacy import mask_id_number
 
 KINDS = ("organisation", "individual_business", "natural_person")
@@ -109,15 +109,8 @@ class Ident:
 def validated(raw: str, scheme: str, *, field: str | None = None) -> Ident:
     """Validate ``raw`` as ``scheme`` and return it as an :class:`Ident`, or raise
     :class:`ValidationFailed` naming the field, the (masked) value and the reason."""
-    result: IdentifierCheck = check(raw, scheme)
-    if not result.valid or result.normalized is None:
-        shown = result.public_dict()["input"]
-        name = field or scheme
-        raise ValidationFailed(
-            message=f"{name}: {shown!r} is not a valid {scheme}: {result.message}",
-            code=result.reason or "invalid",
-            errors=[FieldError(name, result.reason or "invalid", result.message or "", shown)],
-        )
+    result = require(raw, scheme, field=field or scheme)
+    assert result.normalized is not None
     return Ident(scheme, result.normalized)
 
 
@@ -147,14 +140,8 @@ def find_by_identifier(*, session: Session, ident: Ident) -> Entity | None:
 def lookup(*, session: Session, code: str) -> Entity:
     """The entity named by any identifier. Malformed codes raise :class:`ValidationFailed`
     (422 over HTTP), valid but unknown ones :class:`NotFound` (404)."""
-    result = check(code)
-    if not result.valid or result.scheme is None or result.normalized is None:
-        shown = result.public_dict()["input"]
-        raise ValidationFailed(
-            message=f"code: {shown!r} is not a valid identifier: {result.message}",
-            code=result.reason or "invalid",
-            errors=[FieldError("code", result.reason or "invalid", result.message or "", shown)],
-        )
+    result = require(code, field="code")
+    assert result.scheme is not None and result.normalized is not None
     ident = Ident(result.scheme, result.normalized)
     entity = find_by_identifier(session=session, ident=ident)
     if entity is None:

@@ -327,7 +327,7 @@ def check_uscc(raw: str) -> IdentifierCheck:
     code = normalize(raw)
     if not code:
         return _fail(raw, "uscc", code, "empty")
-    if code is not raw and _excel_number(raw):  # a code already in normal form is no Excel number
+    if not _PLAIN.fullmatch(raw) and _excel_number(raw):  # a code already in normal form is no Excel number
         return _fail(raw, "uscc", code, "excel_number", value=raw.strip())
     if code == PLACEHOLDER_USCC:
         return _fail(raw, "uscc", code, "placeholder")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -212,7 +213,13 @@ WINDOW_FIELDS = ("pub_class", "pub_published", "pub_from", "pub_earliest_end", "
 def publish_deadline(decided: date) -> date:
     """The last day a decision may be delivered on time: its date plus the policy's working
     days (weekends and official holidays excluded, adjusted working days included)."""
-    return calendar().add_working_days(decided, publication_policy().deadline_working_days)
+    return _deadline(decided, publication_policy().deadline_working_days)
+
+
+@lru_cache(maxsize=8192)
+def _deadline(decided: date, working_days: int) -> date:
+    # decisions share dates: one calendar walk per date, not per row
+    return calendar().add_working_days(decided, working_days)
 
 
 def _window_columns(values: dict[str, Any], delivered_on: date) -> dict[str, Any]:
@@ -238,6 +245,20 @@ def _delivered_on(row: dict[str, Any]) -> date:
     if delivered.tzinfo is None:
         delivered = delivered.replace(tzinfo=UTC)
     return delivered.astimezone(CST).date()
+
+
+def with_agency_code(*conditions: Any) -> Any:
+    """Decisions with their delivering agency's code, newest first: what every public listing,
+    download and feed reads (``PenaltyPublic.from_row`` takes its rows)."""
+    from registry.agencies import Agency
+
+    agency = Agency.__table__  # type: ignore[attr-defined]
+    return (
+        select(PENALTY, agency.c.code.label("agency_code"))
+        .select_from(PENALTY.join(agency, agency.c.id == PENALTY.c.agency_id))
+        .where(*conditions)
+        .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
+    )
 
 
 def published_on(day: date) -> Any:

@@ -16,17 +16,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 from sqlmodel import Session
 
 from api.schemas import PenaltyPublic
 from registry import clock
-from registry.agencies import Agency
 from registry.errors import NotFound
-from registry.penalties import PENALTY, changes, published_on
+from registry.penalties import PENALTY, changes, published_on, with_agency_code
 
 router = APIRouter(prefix="/api/v1", tags=["public"])
-AGENCY = Agency.__table__  # type: ignore[attr-defined]
 
 # (Chinese header, PenaltyPublic field) for the open-data CSV, in template order.
 PENALTY_COLUMNS = [
@@ -59,13 +56,7 @@ def blacklist() -> dict[str, Any]:
 
 
 def _published_rows(engine: Any) -> Iterator[PenaltyPublic]:
-    stmt = (
-        select(PENALTY, AGENCY.c.code.label("agency_code"))
-        .select_from(PENALTY.join(AGENCY, AGENCY.c.id == PENALTY.c.agency_id))
-        .where(published_on(clock.today()))
-        .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
-        .execution_options(yield_per=2000)
-    )
+    stmt = with_agency_code(published_on(clock.today())).execution_options(yield_per=2000)
     with Session(engine) as session:
         for row in session.execute(stmt).mappings():
             yield PenaltyPublic.from_row(row)
@@ -112,11 +103,7 @@ def get_changes(
         wanted = [e["decision_id"] for e in events if e["change"] != "DEL"]
         records: dict[int, PenaltyPublic] = {}
         for start in range(0, len(wanted), 1000):
-            stmt = (
-                select(PENALTY, AGENCY.c.code.label("agency_code"))
-                .select_from(PENALTY.join(AGENCY, AGENCY.c.id == PENALTY.c.agency_id))
-                .where(PENALTY.c.id.in_(wanted[start : start + 1000]))
-            )
+            stmt = with_agency_code(PENALTY.c.id.in_(wanted[start : start + 1000]))
             for row in session.execute(stmt).mappings():
                 records[row["id"]] = PenaltyPublic.from_row(row)
     data = [

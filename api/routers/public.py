@@ -17,16 +17,23 @@ from api.schemas import (
     IdentifierOut,
     PenaltyList,
     PenaltyPublic,
+    RegionOut,
 )
 from registry import clock, entities, identifiers, portal
 from registry.agencies import Agency
 from registry.errors import NotFound
-from registry.penalties import PENALTY, published_on
+from registry.penalties import PENALTY, published_on, with_agency_code
 from registry.privacy import public_identifier
 
 AGENCY = Agency.__table__  # type: ignore[attr-defined]
 
 router = APIRouter()
+
+
+def _region(code: str | None) -> RegionOut | None:
+    """The division a stored region code names, for public output."""
+    region = identifiers.region_info(code) if code else None
+    return RegionOut(**region.as_dict()) if region else None
 
 
 @router.get("/healthz", tags=["system"], summary="存活检查 / liveness")
@@ -73,13 +80,12 @@ def search_entities(
     hits, count = portal.search(session=session, q=q, day=clock.today(), limit=limit, offset=offset)
     data = []
     for hit in hits:
-        region = identifiers.region_info(hit.entity.region_code) if hit.entity.region_code else None
         data.append(
             EntityHit(
                 uscc=hit.entity.uscc,
                 name=hit.entity.name,
                 kind=hit.entity.kind,
-                region=region.as_dict() if region else None,  # type: ignore[arg-type]
+                region=_region(hit.entity.region_code),
                 matched_name=hit.matched_name,
                 match="code" if hit.rank == 0 else ("name" if hit.rank == 1 else "partial"),
             )
@@ -103,14 +109,13 @@ def entity_profile(code: str, session: SessionDep) -> EntityPublic:
         raise NotFound("no public record for this code", code="unknown_entity")
     idents = entities.identifiers_of(session=session, entity_id=entity.id)
     names = entities.names_of(session=session, entity_id=entity.id)
-    region = identifiers.region_info(entity.region_code) if entity.region_code else None
     return EntityPublic(
         uscc=entity.uscc,
         name=entity.name,
         kind=entity.kind,
         identifiers=[IdentifierOut(scheme=i.scheme, value=public_identifier(i.scheme, i.value) or "") for i in idents],
         former_names=[n.name for n in names if n.name != entity.name],
-        region=region.as_dict() if region else None,  # type: ignore[arg-type]
+        region=_region(entity.region_code),
         penalties=[p.model_dump(mode="json") for p in _published_penalties(session, entity_id=entity.id)[0]],
         listing=None,
     )
@@ -132,22 +137,16 @@ def _published_penalties(
     if entity_id is not None:
         conditions.append(PENALTY.c.entity_id == entity_id)
     if agency:
-        conditions.append(AGENCY.c.code == agency)
+        conditions.append(PENALTY.c.agency_id.in_(select(AGENCY.c.id).where(AGENCY.c.code == agency)))
     if violation_type:
         conditions.append(PENALTY.c.violation_type == violation_type)
     if since:
         conditions.append(PENALTY.c.decision_date >= since)
     if until:
         conditions.append(PENALTY.c.decision_date <= until)
-    joined = PENALTY.join(AGENCY, AGENCY.c.id == PENALTY.c.agency_id)
-    total = session.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
-    stmt = (
-        select(PENALTY, AGENCY.c.code.label("agency_code"))
-        .select_from(joined)
-        .where(*conditions)
-        .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
-        .offset(offset)
-    )
+    stmt = with_agency_code(*conditions)
+    total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    stmt = stmt.offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
     rows = session.execute(stmt).mappings().all()
