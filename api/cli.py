@@ -37,6 +37,12 @@ key_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(id_app, name="id")
 app.add_typer(agency_app, name="agency")
 app.add_typer(key_app, name="key")
+rules_app = typer.Typer(help="The blacklist rules (DOMAIN.md §5).", no_args_is_help=True)
+listing_app = typer.Typer(
+    help="Blacklist proposals and listings: review and decide (admin side).", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+app.add_typer(listing_app, name="listing")
 bench_app = typer.Typer(help="Benchmark data and the benchmark runner.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
@@ -308,7 +314,7 @@ def revoke(
             )
         for decision in decisions:
             assert decision.id is not None
-            revoke_decision(session=session, decision_id=decision.id, agency_id=owner.id, reason=reason)
+            revoke_decision(session=session, decision_id=decision.id, agency_id=owner.id, reason=reason, actor=_actor())
             record_event(
                 session=session,
                 principal=_actor(),
@@ -317,6 +323,77 @@ def revoke(
                 detail={"decision_id": decision.id, "reason": reason},
             )
     typer.echo(f"revoked {len(decisions)} decision(s) {decision_no}")
+
+
+@rules_app.command("run")
+def rules_run(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Evaluate every rule over all decisions: record expiries, end listings whose decisions
+    were revoked, propose new listings (with their notice). Running it twice proposes nothing
+    new. ``listed`` is the number of listings in force after the run."""
+    from registry.audit import record_event
+    from registry.listings import run_rules
+
+    with _session() as session:
+        result = run_rules(session=session, actor=_actor()).as_dict()
+        record_event(session=session, principal=_actor(), action="rules.run", detail=result)
+    if as_json:
+        typer.echo(json.dumps({k: result[k] for k in ("proposed", "listed", "expired", "revoked")}))
+        return
+    typer.echo(
+        f"proposed {result['proposed']}, in force {result['listed']}, expired {result['expired']}, "
+        f"revoked {result['revoked']}, decisions added to open listings {result['added']}"
+    )
+
+
+@listing_app.command("list")
+def listing_list(
+    status: Annotated[
+        str | None, typer.Option("--status", help="proposed (awaiting a decision), listed, dropped or ended.")
+    ] = None,
+) -> None:
+    """Listings by status, one per line: id, status, rule, entity, dates."""
+    from registry import clock
+    from registry.entities import Entity
+    from registry.listings import effective_status, list_listings
+
+    with _session() as session:
+        items, count = list_listings(session=session, status=status, limit=10_000)
+        for item in items:
+            entity = session.get(Entity, item.entity_id)
+            name = entity.name if entity else "?"
+            dates = (
+                f"listed {item.listed_from}..{item.listed_until}"
+                if item.listed_from
+                else f"objections until {item.objection_until}"
+            )
+            typer.echo(f"{item.id}\t{effective_status(item, clock.today())}\t{item.rule_id}\t{name}\t{dates}")
+    typer.echo(f"{count} listing(s)", err=True)
+
+
+@listing_app.command("decide")
+def listing_decide(
+    listing_id: Annotated[int, typer.Argument(help="The listing id (xinyong listing list).")],
+    decision: Annotated[str, typer.Option("--decision", help="list or drop.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept in the listing's history.")],
+) -> None:
+    """Decide a proposal after its objection window: list it on the blacklist, or drop it."""
+    from registry.audit import record_event
+    from registry.listings import decide
+
+    with _session() as session:
+        item = decide(session=session, listing_id=listing_id, decision=decision, reason=reason, actor=_actor())
+        record_event(
+            session=session,
+            principal=_actor(),
+            action=f"listing.{decision}",
+            target=str(listing_id),
+            detail={"reason": reason},
+        )
+        status = item.status
+        dates = f" from {item.listed_from} until {item.listed_until}" if item.listed_from else ""
+    typer.echo(f"listing {listing_id}: {status}{dates}")
 
 
 @bench_app.command("generate")

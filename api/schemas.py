@@ -288,3 +288,103 @@ class EntitySearch(BaseModel):
 
     data: list[EntityHit]
     count: int
+
+
+class ListingDecisionOut(BaseModel):
+    """列入所依据的处罚决定 / a decision a listing rests on."""
+
+    decision_id: int = Field(description="处罚决定记录号 / the decision's id in this registry")
+    decision_no: str = Field(description="行政处罚决定书文号")
+    agency: str = Field(description="报送机关代码")
+    decision_date: date = Field(description="处罚决定日期")
+    role: str = Field(description="trigger 触发列入；added 列入期间新增")
+    removed_on: date | None = Field(default=None, description="因撤销而不再作为依据之日 / unlinked (revoked) on")
+
+
+class ListingPublic(BaseModel):
+    """严重失信主体名单条目 / one entry of the published blacklist."""
+
+    id: int
+    name: str = Field(description="主体名称")
+    uscc: str | None = Field(description="统一社会信用代码")
+    kind: str = Field(description="主体类别")
+    rule: str = Field(description="列入规则代码 / rule id")
+    rule_title: str = Field(description="列入规则 / rule")
+    basis: str = Field(description="列入依据 / legal basis")
+    listed_from: date = Field(description="列入日期")
+    listed_until: date = Field(description="届满日期（含当日）/ last day listed")
+    decisions: list[ListingDecisionOut] = Field(description="所依据的处罚决定 / the decisions behind it")
+
+
+class BlacklistOut(BaseModel):
+    """A page of the blacklist with the total."""
+
+    data: list[ListingPublic]
+    count: int
+
+
+class ListingEventOut(BaseModel):
+    """名单流程记录 / one step of a listing's life."""
+
+    at: datetime
+    on: date
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    detail: dict[str, Any] | None
+
+
+class ListingOut(BaseModel):
+    """A listing as staff see it: state, dates, the notice, decisions and history."""
+
+    id: int
+    entity_id: int
+    name: str
+    uscc: str | None
+    rule: str
+    rule_title: str
+    basis: str
+    status: str = Field(description="notified 已告知待决定、listed 已列入、dropped 不予列入、ended 已移出")
+    proposed_on: date
+    notice: str = Field(description="告知书 / the notice recorded at proposal")
+    objection_until: date = Field(description="陈述申辩截止日（含）/ last day to object")
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_reason: str | None
+    listed_from: date | None
+    listed_until: date | None
+    ended_on: date | None
+    end_reason: str | None = Field(description="expired 届满、revoked 决定被撤销、repaired 信用修复")
+    decisions: list[ListingDecisionOut]
+    events: list[ListingEventOut] | None = None
+
+
+class ListingList(BaseModel):
+    """A page of listings with the total."""
+
+    data: list[ListingOut]
+    count: int
+
+
+class ListingDecideIn(BaseModel):
+    """An admin's decision on a proposal."""
+
+    decision: Literal["list", "drop"] = Field(description="list 列入；drop 不予列入")
+    reason: str = Field(min_length=1, max_length=2000, description="理由 / why")
+
+
+class ObjectionIn(BaseModel):
+    """陈述申辩 / an objection on the entity's behalf."""
+
+    text: str = Field(min_length=1, max_length=10000, description="陈述申辩内容")
+
+
+class ObjectionOut(BaseModel):
+    """The recorded objection."""
+
+    listing_id: int
+    at: datetime
+    actor: str
+    text: str

@@ -23,6 +23,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -34,7 +35,8 @@ from registry.agencies import get_agency
 from registry.audit import record_event
 from registry.batches import ImportBatch, Rejection, add_rejections, start_batch, summary
 from registry.errors import ValidationFailed
-from registry.penalties import DecisionRecord, load_decisions
+from registry.listings import run_rules
+from registry.penalties import PENALTY, DecisionRecord, load_decisions
 
 log = logging.getLogger("xinyong.import")
 CHUNK_ROWS = 5000
@@ -222,6 +224,7 @@ def _run(
                 rejected += len({r.row for r in bad}) + len(loaded.rejections)
                 if progress is not None:
                     progress(count)
+            _propose_listings(session, batch.id, principal)
             _finish(batch, rows, inserted, updated, unchanged, rejected, source.ignored_columns, started)
             session.add(batch)
             result = summary(batch)
@@ -239,6 +242,16 @@ def _run(
             raise
     log.info("batch %s of %s: %s", result["batch_id"], agency_code, {k: result[k] for k in ("rows", "rejected")})
     return result
+
+
+def _propose_listings(session: Session, batch_id: int, principal: str) -> None:
+    """Run the blacklist rules for the entities this batch touched, in its transaction."""
+    touched = set(
+        session.execute(select(PENALTY.c.entity_id).where(PENALTY.c.last_batch_id == batch_id).distinct()).scalars()
+    )
+    if touched:
+        # past a few thousand entities one pass over everything is cheaper than the filter
+        run_rules(session=session, actor=principal, entity_ids=touched if len(touched) <= 20_000 else None)
 
 
 def _finish(

@@ -7,6 +7,7 @@ from registry.agencies import Agency
 from registry.audit import AuditEvent
 from registry.batches import ImportBatch, ImportRejection
 from registry.entities import Entity, EntityIdentifier, EntityName
+from registry.listings import Listing, ListingDecision, ListingEvent
 from registry.penalties import PenaltyDecision, PenaltyDecisionHistory
 
 metadata = SQLModel.metadata
@@ -20,6 +21,9 @@ __all__ = [
     "EntityName",
     "ImportBatch",
     "ImportRejection",
+    "Listing",
+    "ListingDecision",
+    "ListingEvent",
     "PenaltyDecision",
     "PenaltyDecisionHistory",
     "metadata",

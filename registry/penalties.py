@@ -427,9 +427,12 @@ def history_of(*, session: Session, decision_id: int) -> list[PenaltyDecisionHis
     return list(session.exec(stmt.order_by(col(PenaltyDecisionHistory.id))).all())
 
 
-def revoke_decision(*, session: Session, decision_id: int, agency_id: int, reason: str) -> PenaltyDecision:
+def revoke_decision(
+    *, session: Session, decision_id: int, agency_id: int, reason: str, actor: str = "system"
+) -> PenaltyDecision:
     """Mark a decision revoked (撤销) with reason and time. Only the delivering agency may;
-    a revoked decision leaves every public output at once and stays in history."""
+    a revoked decision leaves every public output at once and stays in history, and listings
+    resting on it are rechecked in the same transaction (``registry.listings``)."""
     reason = reason.strip()
     if not reason:
         raise ValidationFailed(
@@ -461,6 +464,9 @@ def revoke_decision(*, session: Session, decision_id: int, agency_id: int, reaso
     decision.updated_at = now
     session.add(decision)
     session.flush()
+    from registry.listings import on_decision_revoked  # listings build on penalties
+
+    on_decision_revoked(session=session, decision_id=decision_id, actor=actor)
     return decision
 
 

@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -109,6 +110,95 @@ def _publication(path: Path | None) -> PublicationPolicy:
 def publication_policy() -> PublicationPolicy:
     """The publication policy in force (shipped defaults, overridden by XINYONG_POLICY)."""
     return _publication(get_settings().policy)
+
+
+@dataclass(frozen=True)
+class BlacklistRule:
+    """One listing rule, of the single shape the policy file describes (see its comments):
+    which decisions qualify, and on how many different dates they must fall."""
+
+    id: str
+    title: str
+    basis: str
+    violation_types: frozenset[str]
+    min_count: int
+    window_months: int
+    deliberate: bool = False
+    penalty_types: frozenset[str] = frozenset()
+    min_fine_wan: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BlacklistPolicy:
+    """The blacklist rules (in the order they are tried) and the due-process periods."""
+
+    rules: tuple[BlacklistRule, ...]
+    objection_working_days: int
+    listing_months: int
+    repair_after_months: int
+    notice: str
+
+    def rule(self, rule_id: str) -> BlacklistRule | None:
+        """The rule with this id, or None when the policy no longer has it."""
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def _named_set(value: Any, sets: dict[str, list[str]], where: str) -> frozenset[str]:
+    """A list given inline or by the name of a list under ``[blacklist.sets]``."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        if value not in sets:
+            raise ValidationFailed(f"{where}: no list named {value!r} under [blacklist.sets]", code="policy")
+        return frozenset(sets[value])
+    return frozenset(str(v) for v in value)
+
+
+@lru_cache(maxsize=4)
+def _blacklist(path: Path | None) -> BlacklistPolicy:
+    data = load_policy_data(path)["blacklist"]
+    sets = data.get("sets", {})
+    rules = []
+    try:
+        for spec in data["rules"]:
+            where = f"blacklist rule {spec.get('id')!r}"
+            fine = spec.get("min_fine_wan")
+            rules.append(
+                BlacklistRule(
+                    id=str(spec["id"]),
+                    title=str(spec["title"]),
+                    basis=str(spec["basis"]),
+                    violation_types=_named_set(spec["violation_types"], sets, where),
+                    min_count=int(spec.get("min_count", 1)),
+                    window_months=int(spec["window_months"]),
+                    deliberate=bool(spec.get("deliberate", False)),
+                    penalty_types=_named_set(spec.get("penalty_types"), sets, where),
+                    min_fine_wan=None if fine is None else Decimal(str(fine)),
+                )
+            )
+        policy = BlacklistPolicy(
+            rules=tuple(rules),
+            objection_working_days=int(data["objection_working_days"]),
+            listing_months=int(data["listing_months"]),
+            repair_after_months=int(data["repair_after_months"]),
+            notice=str(data["notice"]),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise ValidationFailed(f"the blacklist policy is incomplete or malformed: {exc!r}", code="policy") from exc
+    ids = [r.id for r in rules]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed(f"blacklist rule ids must be unique: {ids}", code="policy")
+    bad = [r.id for r in rules if r.min_count < 1 or r.window_months < 1 or not r.violation_types]
+    if bad:
+        raise ValidationFailed(
+            f"blacklist rules {bad}: need min_count >= 1, window_months >= 1 and violation types", code="policy"
+        )
+    return policy
+
+
+def blacklist_policy() -> BlacklistPolicy:
+    """The blacklist rules and periods in force (shipped defaults, overridden by XINYONG_POLICY)."""
+    return _blacklist(get_settings().policy)
 
 
 def add_months(day: date, months: int) -> date:

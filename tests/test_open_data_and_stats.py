@@ -53,7 +53,9 @@ def test_open_data_csv_opens_in_a_spreadsheet_and_matches_the_list(
 def test_the_blacklist_is_public_and_empty_until_listings_exist(client: TestClient) -> None:
     assert client.get("/api/v1/blacklist").json() == {"data": [], "count": 0}
     rows = list(csv.reader(io.StringIO(client.get("/api/v1/open-data/blacklist.csv").content.decode("utf-8-sig"))))
-    assert rows == [["主体名称", "统一社会信用代码", "列入规则", "依据", "列入日期", "移出日期"]]
+    assert rows == [
+        ["主体名称", "统一社会信用代码", "列入规则", "依据", "所依据的处罚决定书文号", "列入日期", "届满日期"]
+    ]
     assert client.get("/api/v1/open-data/blacklist.jsonl").text == ""
 
 

@@ -181,8 +181,19 @@ def test_walking_every_public_route_finds_no_full_identity_number(
     from sqlalchemy import select
 
     from registry.entities import EntityIdentifier
+    from registry.listings import decide, list_listings
 
     deliver(engine, session, set_today)
+    # the delivery's repeat infringer was proposed for the blacklist: list it, so the
+    # blacklist, its downloads, the profile and the feed carry a listing too
+    set_today(date(2025, 2, 20))
+    proposals, _ = list_listings(session=session, status="notified")
+    assert proposals
+    for proposal in proposals:
+        assert proposal.id is not None
+        decide(session=session, listing_id=proposal.id, decision="list", reason="test", actor="t")
+    session.commit()
+    assert client.get("/api/v1/blacklist").json()["count"] == len(proposals)
     codes = [v for (v,) in session.execute(select(EntityIdentifier.value)).all()]
     secrets = {PERSON_ID, _legal_rep_id()}
     spec = client.get("/openapi.json").json()

@@ -18,9 +18,11 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
-from api.schemas import PenaltyPublic
+from api.routers.listings import public_rows
+from api.schemas import ListingPublic, PenaltyPublic
 from registry import clock
 from registry.errors import NotFound
+from registry.listings import LISTING, in_force, listing_changes
 from registry.penalties import PENALTY, changes, published_on, with_agency_code
 
 router = APIRouter(prefix="/api/v1", tags=["public"])
@@ -36,8 +38,9 @@ PENALTY_COLUMNS = [
     ("处罚机关", "agency_name"), ("处罚机关统一社会信用代码", "agency_uscc"), ("数据来源单位", "source_name"),
     ("备注", "remarks"), ("公示截止日", "published_until"),
 ]  # fmt: skip
-BLACKLIST_COLUMNS = [("主体名称", "name"), ("统一社会信用代码", "uscc"), ("列入规则", "rule"), ("依据", "basis"),
-                     ("列入日期", "listed_from"), ("移出日期", "listed_until")]  # fmt: skip
+BLACKLIST_COLUMNS = [("主体名称", "name"), ("统一社会信用代码", "uscc"), ("列入规则", "rule_title"), ("依据", "basis"),
+                     ("所依据的处罚决定书文号", "decisions"), ("列入日期", "listed_from"),
+                     ("届满日期", "listed_until")]  # fmt: skip
 PARTY_LABELS = {"organisation": "法人及非法人组织", "individual_business": "个体工商户", "natural_person": "自然人"}
 ID_TYPE_LABELS = {
     "resident_id": "身份证",
@@ -49,12 +52,6 @@ ID_TYPE_LABELS = {
 }
 
 
-@router.get("/blacklist", summary="严重失信主体名单 / the blacklist")
-def blacklist() -> dict[str, Any]:
-    """Entities listed now and published. Empty until the blacklist rules arrive (issue 5)."""
-    return {"data": [], "count": 0}
-
-
 def _published_rows(engine: Any) -> Iterator[PenaltyPublic]:
     stmt = with_agency_code(published_on(clock.today())).execution_options(yield_per=2000)
     with Session(engine) as session:
@@ -62,7 +59,19 @@ def _published_rows(engine: Any) -> Iterator[PenaltyPublic]:
             yield PenaltyPublic.from_row(row)
 
 
-def _csv_value(record: PenaltyPublic, field: str) -> Any:
+def _blacklist_rows(engine: Any) -> Iterator[ListingPublic]:
+    stmt = in_force(day=clock.today()).execution_options(yield_per=2000)
+    with Session(engine) as session, Session(engine) as lookups:
+        for part in session.execute(stmt).mappings().partitions():
+            yield from public_rows(lookups, part)
+
+
+def _csv_value(record: Any, field: str) -> Any:
+    if isinstance(record, ListingPublic):
+        if field == "decisions":
+            return "；".join(d.decision_no for d in record.decisions)
+        value = getattr(record, field)
+        return "" if value is None else value
     if field == "published_until":
         return record.publication.published_until
     value = getattr(record, field)
@@ -106,17 +115,43 @@ def get_changes(
             stmt = with_agency_code(PENALTY.c.id.in_(wanted[start : start + 1000]))
             for row in session.execute(stmt).mappings():
                 records[row["id"]] = PenaltyPublic.from_row(row)
-    data = [
+        data = [
+            {
+                "kind": "penalty",
+                "change": e["change"],
+                "reason": e["reason"],
+                "on": e["on"].isoformat(),
+                "decision_id": e["decision_id"],
+                "record": records[e["decision_id"]].model_dump(mode="json") if e["change"] != "DEL" else None,
+            }
+            for e in events
+        ]
+        data += _listing_changes(session, since, today)
+    order = {"ADD": 0, "MOD": 1, "DEL": 2}
+    data.sort(key=lambda e: (e["on"], order[e["change"]], e["kind"]))
+    return {"since": since.isoformat() if since else None, "next": today.isoformat(), "data": data, "count": len(data)}
+
+
+def _listing_changes(session: Session, since: date | None, today: date) -> list[dict[str, Any]]:
+    """Blacklist entries that entered or left the published blacklist; an ADD carries the
+    entry as the blacklist shows it."""
+    events = listing_changes(session=session, since=since, until=today)
+    added = [e["listing_id"] for e in events if e["change"] == "ADD"]
+    records: dict[int, ListingPublic] = {}
+    if added:
+        stmt = in_force(day=today, conditions=[LISTING.c.id.in_(added)], any_day=True)
+        records = {r.id: r for r in public_rows(session, session.execute(stmt).mappings().all())}
+    return [
         {
+            "kind": "listing",
             "change": e["change"],
             "reason": e["reason"],
             "on": e["on"].isoformat(),
-            "decision_id": e["decision_id"],
-            "record": records[e["decision_id"]].model_dump(mode="json") if e["change"] != "DEL" else None,
+            "listing_id": e["listing_id"],
+            "record": records[e["listing_id"]].model_dump(mode="json") if e["change"] == "ADD" else None,
         }
         for e in events
     ]
-    return {"since": since.isoformat() if since else None, "next": today.isoformat(), "data": data, "count": len(data)}
 
 
 @router.get("/open-data/{name}.{fmt}", summary="开放数据下载 / open-data download")
@@ -128,7 +163,8 @@ def open_data(
     """Everything published today as CSV (UTF-8 with BOM, Chinese headers) or JSON Lines."""
     if name not in ("penalties", "blacklist") or fmt not in ("csv", "jsonl"):
         raise NotFound(f"no open-data file {name}.{fmt}: penalties or blacklist, as csv or jsonl", code="not_found")
-    rows: Iterator[Any] = _published_rows(request.app.state.engine) if name == "penalties" else iter(())
+    engine = request.app.state.engine
+    rows: Iterator[Any] = _published_rows(engine) if name == "penalties" else _blacklist_rows(engine)
     filename = f"{name}-{clock.today():%Y%m%d}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if fmt == "jsonl":

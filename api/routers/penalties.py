@@ -133,7 +133,11 @@ def post_revoke(decision_id: int, body: RevokeIn, principal: AgencyPrincipal, se
     public output at once and stays in history."""
     assert principal.agency_id is not None
     decision = revoke_decision(
-        session=session, decision_id=decision_id, agency_id=principal.agency_id, reason=body.reason
+        session=session,
+        decision_id=decision_id,
+        agency_id=principal.agency_id,
+        reason=body.reason,
+        actor=principal.label,
     )
     record_event(
         session=session,

@@ -19,7 +19,7 @@ from api.schemas import (
     PenaltyPublic,
     RegionOut,
 )
-from registry import clock, entities, identifiers, portal
+from registry import clock, entities, identifiers, listings, portal
 from registry.agencies import Agency
 from registry.errors import NotFound
 from registry.penalties import PENALTY, published_on, with_agency_code
@@ -117,8 +117,17 @@ def entity_profile(code: str, session: SessionDep) -> EntityPublic:
         former_names=[n.name for n in names if n.name != entity.name],
         region=_region(entity.region_code),
         penalties=[p.model_dump(mode="json") for p in _published_penalties(session, entity_id=entity.id)[0]],
-        listing=None,
+        listing=_current_listing(session, entity.id),
     )
+
+
+def _current_listing(session: SessionDep, entity_id: int) -> dict[str, object] | None:
+    """The entity's entry on the published blacklist today, as the blacklist shows it."""
+    from api.routers.listings import public_rows
+
+    rows = session.execute(listings.in_force(day=clock.today(), conditions=[listings.LISTING.c.entity_id == entity_id]))
+    found = public_rows(session, rows.mappings().all())
+    return found[0].model_dump(mode="json") if found else None
 
 
 def _published_penalties(
