@@ -388,3 +388,47 @@ class ObjectionOut(BaseModel):
     at: datetime
     actor: str
     text: str
+
+
+class CheckIn(BaseModel):
+    """核查请求 / one pre-approval check."""
+
+    code: str = Field(min_length=1, max_length=64, description="任意标识码 / any identifier of the applicant")
+    action: str = Field(
+        description="审批事项：procurement, bidding, subsidy, licensing, inspection, honours, financing, bonds, "
+        "officer, ip_services"
+    )
+
+
+class BatchCheckIn(BaseModel):
+    """批量核查 / a batch of codes for one action (a bank's loan book)."""
+
+    codes: list[str] = Field(max_length=100_000, description="至多 100,000 个代码 / up to 100,000 codes")
+    action: str
+
+
+class MeasureOut(BaseModel):
+    """惩戒措施 / a measure from the catalogue."""
+
+    code: str
+    name: str
+    action: str
+    basis: str
+
+
+class CheckOut(BaseModel):
+    """核查结果 / the answer to a check (CONTRACT.md)."""
+
+    check_id: int = Field(description="核查编号，用于反馈 / for feedback")
+    code: str = Field(description="规范化代码（个人证件号码脱敏）")
+    entity: dict[str, Any] | None = Field(description="主体 / name, uscc, kind")
+    decision: Literal["clear", "restricted", "unknown_entity"]
+    listings: list[dict[str, Any]] = Field(description="适用的失信名单记录（含规则、依据、处罚决定书文号）")
+    measures: list[MeasureOut] = Field(description="该事项适用的惩戒措施 / measures for this action")
+
+
+class FeedbackIn(BaseModel):
+    """惩戒反馈 / what the checker did with a check."""
+
+    outcome: Literal["rejected", "approved_with_conditions", "approved", "withdrawn"]
+    note: str | None = Field(default=None, max_length=4000)

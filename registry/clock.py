@@ -34,3 +34,9 @@ def now() -> datetime:
         return real.astimezone(UTC)
     moved = datetime.combine(override, time(real.hour, real.minute, real.second, real.microsecond), CST)
     return moved.astimezone(UTC)
+
+
+def start_of(day: date, *, days: int = 0) -> datetime:
+    """The instant (UTC) a day in China begins, ``days`` later: for "on or after" filters on
+    stored timestamps by calendar day."""
+    return datetime.combine(day + timedelta(days=days), time(0), CST).astimezone(UTC)

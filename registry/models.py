@@ -9,6 +9,7 @@ from registry.batches import ImportBatch, ImportRejection
 from registry.entities import Entity, EntityIdentifier, EntityName
 from registry.listings import Listing, ListingDecision, ListingEvent
 from registry.penalties import PenaltyDecision, PenaltyDecisionHistory
+from registry.sanctions import SanctionCheck
 
 metadata = SQLModel.metadata
 
@@ -26,5 +27,6 @@ __all__ = [
     "ListingEvent",
     "PenaltyDecision",
     "PenaltyDecisionHistory",
+    "SanctionCheck",
     "metadata",
 ]

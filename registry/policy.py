@@ -201,6 +201,67 @@ def blacklist_policy() -> BlacklistPolicy:
     return _blacklist(get_settings().policy)
 
 
+@dataclass(frozen=True)
+class Measure:
+    """One joint-sanction measure: where it bites (``action``), who applies it, its basis, and
+    the blacklist rules that trigger it (``None``: every rule)."""
+
+    code: str
+    name: str
+    action: str
+    applied_by: str
+    basis: str
+    rules: frozenset[str] | None
+
+    def triggered_by(self, rule_id: str) -> bool:
+        """Whether a listing under ``rule_id`` triggers this measure."""
+        return self.rules is None or rule_id in self.rules
+
+
+@dataclass(frozen=True)
+class SanctionsPolicy:
+    """The measures catalogue: the only measures a check can return."""
+
+    actions: tuple[str, ...]
+    measures: tuple[Measure, ...]
+
+    def for_action(self, action: str) -> tuple[Measure, ...]:
+        """The measures that bite at ``action``."""
+        return tuple(m for m in self.measures if m.action == action)
+
+
+@lru_cache(maxsize=4)
+def _sanctions(path: Path | None) -> SanctionsPolicy:
+    data = load_policy_data(path)["sanctions"]
+    try:
+        actions = tuple(str(a) for a in data["actions"])
+        measures = tuple(
+            Measure(
+                code=str(spec["code"]),
+                name=str(spec["name"]),
+                action=str(spec["action"]),
+                applied_by=str(spec["applied_by"]),
+                basis=str(spec["basis"]),
+                rules=None if spec.get("rules", "*") == "*" else frozenset(str(r) for r in spec["rules"]),
+            )
+            for spec in data["measures"]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationFailed(f"the sanctions policy is incomplete or malformed: {exc!r}", code="policy") from exc
+    bad = [m.code for m in measures if m.action not in actions]
+    if bad:
+        raise ValidationFailed(f"measures {bad} name an action that is not in sanctions.actions", code="policy")
+    codes = [m.code for m in measures]
+    if len(set(codes)) != len(codes):
+        raise ValidationFailed(f"measure codes must be unique: {codes}", code="policy")
+    return SanctionsPolicy(actions, measures)
+
+
+def sanctions_policy() -> SanctionsPolicy:
+    """The measures catalogue in force (shipped defaults, overridden by XINYONG_POLICY)."""
+    return _sanctions(get_settings().policy)
+
+
 def add_months(day: date, months: int) -> date:
     """``day`` plus whole months, clamped to the month's last day (2024-01-31 + 1 → 2024-02-29)."""
     month_index = day.month - 1 + months

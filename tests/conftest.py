@@ -137,3 +137,19 @@ def set_today(monkeypatch: pytest.MonkeyPatch) -> Callable[[date], None]:
         reload_settings()
 
     return move
+
+
+@pytest.fixture
+def keys(session: Session) -> dict[str, str]:
+    """Agency PD (the fixtures' agency) with a key, an admin key and a bank key."""
+    from registry.agencies import add_agency
+    from tests.fixtures.make_fixtures import AGENCY_USCC
+    from tests.helpers import make_key
+
+    add_agency(session=session, code="PD", name="浦东", uscc=AGENCY_USCC)
+    session.commit()
+    return {
+        "pd": make_key(session, "agency", "PD"),
+        "admin": make_key(session, "admin"),
+        "bank": make_key(session, "bank"),
+    }

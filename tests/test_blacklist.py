@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
 
 from api.cli import main
 from registry.identifiers import build_uscc
 from tests.fixtures.make_fixtures import AGENCY_USCC
-from tests.helpers import bearer, make_key
+from tests.helpers import bearer
 
 COMPANY = build_uscc("9", "1", "310115", "BL000001")
 OTHER = build_uscc("9", "1", "310115", "BL000002")
@@ -43,19 +42,6 @@ def record(
         "source_name": "上海市浦东新区市场监督管理局",
         "source_uscc": AGENCY_USCC,
         **extra,
-    }
-
-
-@pytest.fixture
-def keys(session: Session) -> dict[str, str]:
-    from registry.agencies import add_agency
-
-    add_agency(session=session, code="PD", name="浦东", uscc=AGENCY_USCC)
-    session.commit()
-    return {
-        "pd": make_key(session, "agency", "PD"),
-        "admin": make_key(session, "admin"),
-        "bank": make_key(session, "bank"),
     }
 
 

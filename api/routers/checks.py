@@ -1,0 +1,238 @@
+"""Joint-sanction checks for agencies and banks (single, batch, CSV loan book), feedback,
+statistics, the per-check audit trail, and the credit report (公共信用信息报告)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func, select
+
+from api.deps import Admin, SessionDep, require
+from api.schemas import BatchCheckIn, CheckIn, CheckOut, FeedbackIn
+from registry import clock, sanctions
+from registry.access import Principal
+from registry.audit import record_event
+from registry.errors import FieldError, ValidationFailed
+from registry.privacy import redact_text
+
+router = APIRouter(prefix="/api/v1", tags=["sanctions"])
+Checker = Annotated[Principal, Depends(require("agency", "bank"))]
+BATCH_LIMIT = 100_000
+
+
+def _json(value: Any) -> Any:
+    """Dates as ISO text, recursively (the batch answer is built without a response model)."""
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _result(r: sanctions.CheckResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "index": r.index,
+        "check_id": r.check_id,
+        "code": r.code,
+        "entity": r.entity,
+        "decision": r.decision,
+        "listings": _json(r.listings),
+        "measures": [{"code": m.code, "name": m.name, "action": m.action, "basis": m.basis} for m in r.measures],
+    }
+    if r.reason:
+        out["reason"] = r.reason
+    return out
+
+
+@router.post("/checks", response_model=CheckOut, summary="联合惩戒核查 / check an applicant (agency, bank)")
+def post_check(body: CheckIn, session: SessionDep, principal: Checker) -> dict[str, Any]:
+    """``clear``, ``restricted`` (with listings and the measures for the action) or
+    ``unknown_entity``; 422 for a malformed code. Recorded before the answer is returned."""
+    result = sanctions.check_one(session=session, principal=principal, code=body.code, action=body.action)
+    record_event(
+        session=session,
+        principal=principal,
+        action=f"check.{body.action}",
+        target=result.code,
+        outcome=result.decision,
+        detail={"check_id": result.check_id},
+    )
+    session.commit()
+    out = _result(result)
+    out.pop("index")
+    return out
+
+
+def _batch(session: SessionDep, principal: Principal, codes: list[str], action: str) -> list[sanctions.CheckResult]:
+    if len(codes) > BATCH_LIMIT:
+        raise ValidationFailed(
+            f"codes: {len(codes)} codes; a batch takes at most {BATCH_LIMIT:,}",
+            code="too_many",
+            errors=[FieldError("codes", "too_many", f"at most {BATCH_LIMIT}", len(codes))],
+        )
+    results = sanctions.evaluate(session=session, codes=codes, action=action)
+    sanctions.record(session=session, principal=principal, action=action, results=results, batch=True)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.decision] = counts.get(r.decision, 0) + 1
+    first = results[0].check_id if results else None
+    last = results[-1].check_id if results else None
+    record_event(
+        session=session,
+        principal=principal,
+        action="check.batch",
+        target=action,
+        detail={"codes": len(codes), "counts": counts, "check_ids": [first, last]},
+    )
+    session.commit()
+    return results
+
+
+@router.post("/checks/batch", summary="批量核查 / check up to 100,000 codes (agency, bank)")
+def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> JSONResponse:
+    """Results in input order; a malformed code is ``invalid`` with its reason, not an error
+    of the batch. Set-based: a few queries whatever the size."""
+    results = _batch(session, principal, body.codes, body.action)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.decision] = counts.get(r.decision, 0) + 1
+    return JSONResponse({"results": [_result(r) for r in results], "count": len(results), "summary": counts})
+
+
+CSV_HEADERS = ["序号", "代码", "主体名称", "核查结果", "失信名单", "惩戒措施", "措施依据", "核查编号", "无效原因"]
+DECISION_LABELS = {
+    "clear": "未发现限制",
+    "restricted": "应予限制",
+    "unknown_entity": "登记簿无此主体",
+    "invalid": "代码无效",
+}
+CODE_COLUMNS = ("code", "代码", "统一社会信用代码", "证件号码", "uscc", "标识码")
+
+
+def _codes_from_csv(data: bytes) -> list[str]:
+    """The codes of an uploaded CSV: the column named like a code, else the first column."""
+    from importers.readers import detect_encoding
+
+    encoding = detect_encoding(io.BytesIO(data))
+    rows = list(csv.reader(io.StringIO(data.decode(encoding))))
+    if not rows:
+        return []
+    header = [h.strip().lower() for h in rows[0]]
+    column = next((i for i, h in enumerate(header) if h in CODE_COLUMNS), None)
+    if column is None:  # no header: every row is a code
+        return [r[0] if r else "" for r in rows]
+    return [r[column] if len(r) > column else "" for r in rows[1:]]
+
+
+@router.post("/checks/batch.csv", summary="上传贷款名单 CSV 批量核查 / check a CSV loan book (agency, bank)")
+async def post_batch_csv(
+    session: SessionDep,
+    principal: Checker,
+    file: Annotated[UploadFile, File(description="CSV：一列代码（列名 code/统一社会信用代码/代码，或无表头）")],
+    action: Annotated[str, Form(description="审批事项 / check action")],
+) -> Response:
+    """The same batch check from a CSV upload; answers a CSV (UTF-8 with BOM, Chinese headers)
+    with one row per input row, in order."""
+    codes = _codes_from_csv(await file.read())
+    results = _batch(session, principal, codes, action)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADERS)
+    for r in results:
+        writer.writerow(
+            [
+                r.index + 1,
+                r.code,
+                (r.entity or {}).get("name", ""),
+                DECISION_LABELS[r.decision],
+                "；".join(
+                    f"{item['rule_title']}（{item['listed_from']}至{item['listed_until']}）" for item in r.listings
+                ),
+                "；".join(m.name for m in r.measures),
+                "；".join(m.basis for m in r.measures),
+                r.check_id,
+                r.reason or "",
+            ]
+        )
+    return Response(
+        ("\ufeff" + buffer.getvalue()).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="checks-{action}.csv"'},
+    )
+
+
+@router.post("/checks/{check_id}/feedback", summary="惩戒反馈 / report what was done (the checker)")
+def post_feedback(check_id: int, body: FeedbackIn, session: SessionDep, principal: Checker) -> dict[str, Any]:
+    """Only the key that made the check may report on it, once."""
+    row = sanctions.give_feedback(
+        session=session, principal=principal, check_id=check_id, outcome=body.outcome, note=body.note
+    )
+    record_event(
+        session=session, principal=principal, action="check.feedback", target=str(check_id), outcome=body.outcome
+    )
+    session.commit()
+    return {"check_id": check_id, "outcome": row.feedback_outcome, "note": row.feedback_note, "at": row.feedback_at}
+
+
+@router.get("/stats/sanctions", summary="联合惩戒统计 / checks, hits and feedback by party and month (admin)")
+def get_stats(
+    session: SessionDep,
+    principal: Admin,
+    since: Annotated[Any, Query(description="YYYY-MM-DD")] = None,
+    until: Annotated[Any, Query(description="YYYY-MM-DD")] = None,
+) -> dict[str, Any]:
+    """Per checking agency (or bank key) and month: checks, hits, feedback given, hits without feedback."""
+    from datetime import date
+
+    data = sanctions.statistics(
+        session=session,
+        since=date.fromisoformat(since) if since else None,
+        until=date.fromisoformat(until) if until else None,
+    )
+    record_event(session=session, principal=principal, action="stats.sanctions")
+    session.commit()
+    return {"data": data, "count": len(data)}
+
+
+@router.get("/audit/checks", summary="核查记录 / every check, with filters (admin)")
+def get_check_trail(
+    session: SessionDep,
+    principal: Admin,
+    who: Annotated[str | None, Query(alias="principal")] = None,
+    code: str | None = None,
+    action: str | None = None,
+    since: Annotated[Any, Query(description="YYYY-MM-DD")] = None,
+    until: Annotated[Any, Query(description="YYYY-MM-DD, inclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Each check as answered (single and batch), newest first: who, action, code (personal
+    documents masked), decision, measures, feedback. Only admins read it."""
+    from datetime import date
+
+    table = sanctions.CHECK
+    conditions: list[Any] = []
+    if who:
+        conditions.append(table.c.principal == who)
+    if code:
+        from registry.identifiers import normalize
+
+        conditions.append(table.c.code == redact_text(normalize(code)))
+    if action:
+        conditions.append(table.c.action == action)
+    if since:
+        conditions.append(table.c.at >= clock.start_of(date.fromisoformat(since)))
+    if until:
+        conditions.append(table.c.at < clock.start_of(date.fromisoformat(until), days=1))
+    total = session.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one()
+    rows = session.execute(
+        select(table).where(*conditions).order_by(table.c.id.desc()).limit(limit).offset(offset)
+    ).mappings()
+    data = [_json(dict(r)) for r in rows]
+    record_event(session=session, principal=principal, action="audit.checks")
+    session.commit()
+    return {"data": data, "count": int(total)}

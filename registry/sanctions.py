@@ -1,0 +1,314 @@
+"""Joint sanctions (失信联合惩戒): the pre-approval check, its record, and the feedback loop
+(发起—响应—反馈, DOMAIN.md §6).
+
+A check answers "may this applicant have this?" for one approval ``action``: ``restricted``
+when the entity is on the published blacklist today and the catalogue (``policy.toml``
+``[sanctions]``) has measures for that action triggered by its listing's rule; ``clear``
+otherwise; ``unknown_entity`` for a valid code the registry does not hold; ``invalid`` (batch
+only; a single check answers 422) for a malformed code. Only catalogue measures can be
+returned. Every check is stored (who, action, code, answer, time) in the same transaction
+that produces the answer, before it is returned; personal identity numbers are stored masked.
+
+Batches are set-based: codes already in their normal form are looked up first, in one query
+per identifier scheme; only codes not found are validated in full, to tell a malformed code
+from an unknown one. Listings and measures come from one query for all entities found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Text, case, func, select
+from sqlmodel import Field, Session, SQLModel
+
+from registry import clock
+from registry.access import Principal
+from registry.db import NAMING_CONVENTION, allocate_ids, bulk_insert, one_of  # noqa: F401
+from registry.entities import ENTITY, EntityIdentifier
+from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from registry.identifiers import check, normalize
+from registry.listings import in_force
+from registry.policy import Measure, sanctions_policy
+from registry.privacy import PERSONAL_SCHEMES, mask_id_number
+
+IDENT = EntityIdentifier.__table__  # type: ignore[attr-defined]
+OUTCOMES = ("rejected", "approved_with_conditions", "approved", "withdrawn")
+# which schemes a normalised code of this length can be, for the first, index-only look-up
+_SCHEMES_BY_LENGTH = {18: ("uscc", "resident_id"), 15: ("reg_no", "resident_id"), 9: ("org_code",)}
+
+
+class SanctionCheck(SQLModel, table=True):
+    """One check as it was answered, and the checker's feedback on it."""
+
+    __tablename__ = "sanction_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # type: ignore[call-overload]
+    principal: str = Field(max_length=128, index=True)
+    role: str = Field(max_length=16)
+    # the checking agency's code; for a bank, its key's label (statistics group by this)
+    party: str = Field(max_length=128)
+    action: str = Field(max_length=16)
+    code: str = Field(max_length=64, index=True)  # normal form; personal documents masked
+    entity_id: int | None = Field(default=None, foreign_key="entity.id", index=True)
+    decision: str = Field(max_length=16)
+    listing_ids: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    measures: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    batch: bool = False
+    feedback_outcome: str | None = Field(default=None, max_length=32)
+    feedback_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    feedback_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+CHECK = SanctionCheck.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class CheckResult:
+    """The answer for one code."""
+
+    index: int
+    code: str  # as shown: normal form, personal documents masked
+    decision: str
+    reason: str | None = None
+    entity: dict[str, Any] | None = None
+    listings: list[dict[str, Any]] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+    check_id: int | None = None
+    entity_id: int | None = None
+
+
+def _require_action(action: str) -> None:
+    actions = sanctions_policy().actions
+    if action not in actions:
+        raise ValidationFailed(
+            f"action: {action!r} is not one of {', '.join(actions)}",
+            code="invalid_action",
+            errors=[FieldError("action", "invalid_action", f"one of {', '.join(actions)}", action)],
+        )
+
+
+def _shown(scheme: str | None, value: str) -> str:
+    return (mask_id_number(value) or "") if scheme in PERSONAL_SCHEMES else value
+
+
+def _find(session: Session, keys: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], int]:
+    """Entity ids of (scheme, value) pairs: one indexed query per scheme."""
+    by_scheme: dict[str, list[str]] = {}
+    for scheme, value in keys:
+        by_scheme.setdefault(scheme, []).append(value)
+    found: dict[tuple[str, str], int] = {}
+    for scheme, values in by_scheme.items():
+        for start in range(0, len(values), 50_000):
+            stmt = select(IDENT.c.value, IDENT.c.entity_id).where(
+                IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, values[start : start + 50_000])
+            )
+            for value, entity_id in session.execute(stmt).all():
+                found[(scheme, value)] = int(entity_id)
+    return found
+
+
+def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date | None = None) -> list[CheckResult]:
+    """The answers for ``codes`` at ``action`` on ``day``, in input order (nothing stored)."""
+    _require_action(action)
+    day = day or clock.today()
+    normal = [normalize(c) if isinstance(c, str) else "" for c in codes]
+    wanted: dict[tuple[str, str], list[int]] = {}
+    for i, value in enumerate(normal):
+        for scheme in _SCHEMES_BY_LENGTH.get(len(value), ()):
+            wanted.setdefault((scheme, value), []).append(i)
+    found = _find(session, wanted)
+    entity_of: dict[int, tuple[str, int]] = {}
+    for (scheme, _value), entity_id in found.items():
+        for i in wanted[(scheme, _value)]:
+            entity_of.setdefault(i, (scheme, entity_id))
+    # codes not found as typed: validate fully (malformed?), and look up what validates
+    results: list[CheckResult | None] = [None] * len(codes)
+    retry: dict[tuple[str, str], list[int]] = {}
+    for i, raw in enumerate(codes):
+        if i in entity_of:
+            continue
+        checked = check(raw if isinstance(raw, str) else "")
+        if not checked.valid or checked.scheme is None or checked.normalized is None:
+            results[i] = CheckResult(i, checked.public_dict()["input"] or "", "invalid", reason=checked.reason)
+            continue
+        key = (checked.scheme, checked.normalized)
+        retry.setdefault(key, []).append(i)
+    for (scheme, _value), entity_id in _find(session, retry).items():
+        for i in retry[(scheme, _value)]:
+            entity_of[i] = (scheme, entity_id)
+    for (scheme, value), indexes in retry.items():
+        for i in indexes:
+            if i not in entity_of:
+                results[i] = CheckResult(i, _shown(scheme, value), "unknown_entity")
+    entities = _entities(session, {e for _, e in entity_of.values()})
+    listed = _listings(session, set(entities), day)
+    measures = sanctions_policy().for_action(action)
+    for i, (scheme, entity_id) in entity_of.items():
+        entity_listings = listed.get(entity_id, [])
+        applied = [m for m in measures if any(m.triggered_by(item["rule"]) for item in entity_listings)]
+        results[i] = CheckResult(
+            i,
+            _shown(scheme, normal[i]),
+            "restricted" if applied else "clear",
+            entity=entities[entity_id],
+            listings=entity_listings if applied else [],
+            measures=applied,
+            entity_id=entity_id,
+        )
+    return [r for r in results if r is not None]
+
+
+def _entities(session: Session, ids: set[int]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 50_000):
+        stmt = select(ENTITY.c.id, ENTITY.c.name, ENTITY.c.uscc, ENTITY.c.kind).where(
+            one_of(session, ENTITY.c.id, ordered[start : start + 50_000])
+        )
+        for entity_id, name, uscc, kind in session.execute(stmt).all():
+            out[int(entity_id)] = {"name": name, "uscc": uscc, "kind": kind}
+    return out
+
+
+def _listings(session: Session, entity_ids: set[int], day: date) -> dict[int, list[dict[str, Any]]]:
+    """Listings in force on ``day`` of these entities, with the decisions behind them."""
+    from registry.listings import decisions_of
+
+    if not entity_ids:
+        return {}
+    # the blacklist is small next to the entities: read it whole rather than filter by 100k ids
+    rows = session.execute(in_force(day=day)).mappings().all()
+    rows = [r for r in rows if r["entity_id"] in entity_ids]
+    links = decisions_of(session=session, listing_ids=[r["id"] for r in rows])
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["entity_id"], []).append(
+            {
+                "id": r["id"],
+                "rule": r["rule_id"],
+                "rule_title": r["rule_title"],
+                "basis": r["basis"],
+                "listed_from": r["listed_from"],
+                "listed_until": r["listed_until"],
+                "decisions": [
+                    {"decision_no": d["decision_no"], "agency": d["agency"], "decision_date": d["decision_date"]}
+                    for d in links[r["id"]]
+                    if d["removed_on"] is None
+                ],
+            }
+        )
+    return out
+
+
+def record(
+    *, session: Session, principal: Principal, action: str, results: list[CheckResult], batch: bool = False
+) -> None:
+    """Store every answer (ids set on the results), in the caller's transaction."""
+    now = clock.now()
+    ids = allocate_ids(session, CHECK, len(results))
+    party = principal.agency_code or principal.label
+    rows = []
+    for check_id, result in zip(ids, results, strict=True):
+        result.check_id = check_id
+        rows.append(
+            {
+                "id": check_id,
+                "at": now,
+                "principal": principal.label[:128],
+                "role": principal.role,
+                "party": party[:128],
+                "action": action,
+                "code": result.code[:64],
+                "entity_id": result.entity_id,
+                "decision": result.decision,
+                "listing_ids": [item["id"] for item in result.listings] or None,
+                "measures": [m.code for m in result.measures] or None,
+                "batch": batch,
+                "feedback_outcome": None,
+                "feedback_note": None,
+                "feedback_at": None,
+            }
+        )
+    bulk_insert(session, CHECK, rows)
+
+
+def check_one(*, session: Session, principal: Principal, code: str, action: str) -> CheckResult:
+    """One check, recorded: 422 for a malformed code (nothing to record about an entity)."""
+    _require_action(action)
+    [result] = evaluate(session=session, codes=[code], action=action)
+    if result.decision == "invalid":
+        raise ValidationFailed(
+            f"code: {result.code!r} is not a valid identifier ({result.reason})",
+            code=result.reason or "invalid",
+            errors=[FieldError("code", result.reason or "invalid", "not a valid identifier", result.code)],
+        )
+    record(session=session, principal=principal, action=action, results=[result])
+    return result
+
+
+def give_feedback(
+    *, session: Session, principal: Principal, check_id: int, outcome: str, note: str | None
+) -> SanctionCheck:
+    """The checker reports what it did with a check (惩戒反馈). Only the principal that made
+    the check may, and only once."""
+    if outcome not in OUTCOMES:
+        raise ValidationFailed(
+            f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}",
+            code="invalid",
+            errors=[FieldError("outcome", "invalid", f"one of {', '.join(OUTCOMES)}", outcome)],
+        )
+    row = session.get(SanctionCheck, check_id)
+    if row is None:
+        raise NotFound(f"no check with id {check_id}", code="not_found")
+    if row.principal != principal.label:
+        raise PermissionDenied("only the key that made a check may give feedback on it", code="not_own_check")
+    if row.feedback_outcome is not None:
+        raise Conflict(f"check {check_id} already has feedback ({row.feedback_outcome})", code="feedback_given")
+    row.feedback_outcome, row.feedback_note, row.feedback_at = outcome, (note or "").strip() or None, clock.now()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def statistics(*, session: Session, since: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+    """Per checking party (agency code, or a bank's key) and month: checks, hits (restricted),
+    feedback given, and hits without feedback."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        month = func.to_char(func.timezone("Asia/Shanghai", CHECK.c.at), "YYYY-MM")
+    else:
+        month = func.strftime("%Y-%m", CHECK.c.at, "+8 hours")
+    hit = CHECK.c.decision == "restricted"
+    stmt = (
+        select(
+            CHECK.c.party,
+            CHECK.c.role,
+            month.label("month"),
+            func.count().label("checks"),
+            func.sum(case((hit, 1), else_=0)).label("hits"),
+            func.sum(case((CHECK.c.feedback_outcome.is_not(None), 1), else_=0)).label("feedback"),
+            func.sum(case(((hit & CHECK.c.feedback_outcome.is_(None)), 1), else_=0)).label("open_hits"),
+        )
+        .group_by(CHECK.c.party, CHECK.c.role, month)
+        .order_by(CHECK.c.party, month)
+    )
+    if since:
+        stmt = stmt.where(CHECK.c.at >= clock.start_of(since))
+    if until:
+        stmt = stmt.where(CHECK.c.at < clock.start_of(until, days=1))
+    return [
+        {
+            "party": party,
+            "role": role,
+            "month": m,
+            "checks": int(checks),
+            "hits": int(hits or 0),
+            "feedback": int(feedback or 0),
+            "hits_without_feedback": int(open_hits or 0),
+        }
+        for party, role, m, checks, hits, feedback, open_hits in session.execute(stmt).all()
+    ]

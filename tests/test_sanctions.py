@@ -1,0 +1,182 @@
+"""Joint sanctions through HTTP: single and batch checks for each answer and role, the CSV
+loan book, feedback, statistics, the audit trail of checks, the credit report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import date
+
+from fastapi.testclient import TestClient
+
+from registry.identifiers import build_reg_no, build_uscc
+from tests.helpers import bearer
+from tests.test_blacklist import COMPANY, OTHER, _listed, deliver, record
+
+UNKNOWN = build_uscc("9", "1", "110105", "UK000001")
+REG_NO = build_reg_no("31011500000001")
+
+
+def check(client: TestClient, key: str, code: str, action: str = "procurement") -> dict:
+    response = client.post("/api/v1/checks", json={"code": code, "action": action}, headers=bearer(key))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _world(client: TestClient, keys: dict[str, str], set_today: Callable[[date], None]) -> None:
+    """COMPANY listed (repeat infringement, 2025-06-20 to 2028-06-19), also known by a 工商注册号;
+    OTHER known with a non-IP decision, so clear."""
+    _listed(client, keys, set_today)
+    deliver(
+        client,
+        keys["pd"],
+        record("H-1", date(2025, 6, 18), violation_type="虚假广告", reg_no=REG_NO),
+        record("H-2", date(2025, 6, 18), uscc=OTHER, name="上海守信有限公司", violation_type="虚假广告"),
+    )
+
+
+def test_single_check_answers_for_each_decision_kind(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None]
+) -> None:
+    _world(client, keys, set_today)
+    hit = check(client, keys["pd"], COMPANY)
+    assert hit["decision"] == "restricted" and hit["entity"]["uscc"] == COMPANY and hit["check_id"] > 0
+    assert [m["code"] for m in hit["measures"]] == ["procurement_exclusion"]
+    assert "政府采购法" in hit["measures"][0]["basis"] and hit["measures"][0]["action"] == "procurement"
+    [listing] = hit["listings"]
+    assert listing["rule_title"] == "重复侵权" and "发改财金〔2018〕1702号" in listing["basis"]
+    assert [d["decision_no"] for d in listing["decisions"]] == ["沪市监浦处〔2024〕11号", "沪市监浦处〔2025〕66号"]
+    # any identifier scheme finds the entity; a bank asks about financing
+    by_reg_no = check(client, keys["bank"], REG_NO, "financing")
+    assert by_reg_no["decision"] == "restricted" and by_reg_no["entity"]["uscc"] == COMPANY
+    assert [m["code"] for m in by_reg_no["measures"]] == ["cautious_financing"]
+    assert check(client, keys["pd"], OTHER) | {"check_id": 0} == {
+        "check_id": 0, "code": OTHER, "entity": {"name": "上海守信有限公司", "uscc": OTHER, "kind": "organisation"},
+        "decision": "clear", "listings": [], "measures": [],
+    }  # fmt: skip
+    unknown = check(client, keys["pd"], UNKNOWN.lower())
+    assert unknown["decision"] == "unknown_entity" and unknown["entity"] is None and unknown["code"] == UNKNOWN
+    bad = client.post(
+        "/api/v1/checks", json={"code": COMPANY[:-1] + "0", "action": "bidding"}, headers=bearer(keys["pd"])
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "code"
+    bad_action = client.post("/api/v1/checks", json={"code": COMPANY, "action": "lunch"}, headers=bearer(keys["pd"]))
+    assert bad_action.status_code == 422 and bad_action.json()["errors"][0]["field"] == "action"
+    # the listing's period over: clear again
+    set_today(date(2028, 6, 20))
+    assert check(client, keys["pd"], COMPANY)["decision"] == "clear"
+
+
+def test_roles_on_checks_feedback_and_audit(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None]
+) -> None:
+    _world(client, keys, set_today)
+    body = {"code": COMPANY, "action": "subsidy"}
+    assert client.post("/api/v1/checks", json=body).status_code == 401
+    assert client.post("/api/v1/checks", json=body, headers=bearer(keys["admin"])).status_code == 403
+    agency_check = check(client, keys["pd"], COMPANY, "subsidy")["check_id"]
+    bank_check = check(client, keys["bank"], COMPANY, "financing")["check_id"]
+    feedback = {"outcome": "rejected", "note": "不予补贴"}
+    # only the key that made the check may answer for it, once
+    other_bank = client.post(f"/api/v1/checks/{agency_check}/feedback", json=feedback, headers=bearer(keys["bank"]))
+    assert other_bank.status_code == 403 and other_bank.json()["code"] == "not_own_check"
+    ok = client.post(f"/api/v1/checks/{agency_check}/feedback", json=feedback, headers=bearer(keys["pd"]))
+    assert ok.status_code == 200 and ok.json()["outcome"] == "rejected"
+    again = client.post(f"/api/v1/checks/{agency_check}/feedback", json=feedback, headers=bearer(keys["pd"]))
+    assert again.status_code == 409
+    wrong = client.post(
+        f"/api/v1/checks/{bank_check}/feedback", json={"outcome": "maybe"}, headers=bearer(keys["bank"])
+    )
+    assert wrong.status_code == 422
+    assert client.post("/api/v1/checks/999999/feedback", json=feedback, headers=bearer(keys["pd"])).status_code == 404
+    # the audit: admins only; a bank's check is visible to the admin
+    assert client.get("/api/v1/audit").status_code == 401
+    assert client.get("/api/v1/audit", headers=bearer(keys["bank"])).status_code == 403
+    assert client.get("/api/v1/audit/checks", headers=bearer(keys["bank"])).status_code == 403
+    trail = client.get("/api/v1/audit/checks", params={"code": COMPANY}, headers=bearer(keys["admin"])).json()
+    assert {(r["role"], r["action"], r["decision"]) for r in trail["data"]} == {
+        ("agency", "subsidy", "restricted"), ("bank", "financing", "restricted")
+    }  # fmt: skip
+    events = client.get("/api/v1/audit", params={"action": "check.financing"}, headers=bearer(keys["admin"])).json()
+    assert events["count"] == 1 and events["data"][0]["role"] == "bank" and events["data"][0]["target"] == COMPANY
+    # statistics per party and month
+    stats = client.get("/api/v1/stats/sanctions", headers=bearer(keys["admin"])).json()["data"]
+    pd = next(s for s in stats if s["party"] == "PD")
+    assert (pd["checks"], pd["hits"], pd["feedback"], pd["hits_without_feedback"]) == (1, 1, 1, 0)
+    bank = next(s for s in stats if s["role"] == "bank")
+    assert (bank["checks"], bank["hits"], bank["feedback"], bank["hits_without_feedback"]) == (1, 1, 0, 1)
+    assert client.get("/api/v1/stats/sanctions", headers=bearer(keys["pd"])).status_code == 403
+
+
+def test_batch_checks_in_input_order_with_malformed_codes_per_row(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None]
+) -> None:
+    _world(client, keys, set_today)
+    codes = [OTHER, "12345", COMPANY, UNKNOWN, REG_NO, "110101199003074514", f" {COMPANY.lower()} "]
+    response = client.post(
+        "/api/v1/checks/batch", json={"codes": codes, "action": "bidding"}, headers=bearer(keys["bank"])
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == list(range(len(codes)))
+    assert [r["decision"] for r in results] == [
+        "clear", "invalid", "restricted", "unknown_entity", "restricted", "unknown_entity", "restricted",
+    ]  # fmt: skip
+    assert results[1]["reason"] == "unknown_scheme" and results[1]["check_id"]
+    assert "110101199003074514" not in response.text  # a resident ID is echoed masked
+    assert results[2]["measures"][0]["code"] == "bidding_exclusion"
+    assert response.json()["summary"] == {"clear": 1, "invalid": 1, "restricted": 3, "unknown_entity": 2}
+    # the same as a CSV loan book, answered as CSV
+    upload = "统一社会信用代码,借款人\r\n" + "\r\n".join(f"{c},x" for c in codes) + "\r\n"
+    answered = client.post(
+        "/api/v1/checks/batch.csv",
+        files={"file": ("loans.csv", upload.encode("gb18030"), "text/csv")},
+        data={"action": "financing"},
+        headers=bearer(keys["bank"]),
+    )
+    assert answered.status_code == 200 and answered.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(answered.content.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["序号", "代码", "主体名称", "核查结果"]
+    assert [r[3] for r in rows[1:]] == [
+        "未发现限制",
+        "代码无效",
+        "应予限制",
+        "登记簿无此主体",
+        "应予限制",
+        "登记簿无此主体",
+        "应予限制",
+    ]
+    assert "审慎授信" in rows[3][5]
+    too_many = client.post(
+        "/api/v1/checks/batch", json={"codes": ["x"] * 100_001, "action": "bidding"}, headers=bearer(keys["bank"])
+    )
+    assert too_many.status_code == 422
+
+
+def test_credit_report_json_and_html(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None]
+) -> None:
+    _world(client, keys, set_today)
+    assert client.get(f"/api/v1/entities/{COMPANY}/report").status_code == 401
+    report = client.get(f"/api/v1/entities/{COMPANY}/report", headers=bearer(keys["bank"])).json()
+    assert report["entity"]["uscc"] == COMPANY and report["as_of"] == "2025-06-20" and len(report["data_version"]) == 16
+    assert {i["scheme"] for i in report["entity"]["identifiers"]} == {"uscc", "reg_no"}
+    [listing] = report["listings"]
+    assert listing["status"] == "listed" and listing["decisions"] == [
+        "沪市监浦处〔2024〕11号",
+        "沪市监浦处〔2025〕66号",
+    ]
+    assert {m["action"] for m in report["measures_in_force"]} == {
+        "procurement", "bidding", "subsidy", "licensing", "inspection", "honours", "financing", "bonds", "officer",
+        "ip_services",
+    }  # fmt: skip
+    html = client.get(f"/api/v1/entities/{REG_NO}/report", params={"format": "html"}, headers=bearer(keys["pd"]))
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "公共信用信息报告" in html.text and "重复侵权" in html.text and report["data_version"] in html.text
+    events = client.get("/api/v1/audit", params={"action": "report.read"}, headers=bearer(keys["admin"])).json()
+    assert events["count"] == 2
+    # after the listing period: history kept, no measures
+    set_today(date(2028, 7, 1))
+    later = client.get(f"/api/v1/entities/{COMPANY}/report", headers=bearer(keys["bank"])).json()
+    assert later["listings"][0]["status"] == "ended" and later["measures_in_force"] == []
