@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 import registry.models  # noqa: F401  (every table mapped before the first query)
 from api import problems
-from api.routers import admin, checks, listings, open_data, penalties, public, report
+from api.routers import admin, checks, listings, open_data, penalties, public, repair, report
 from registry.config import Settings, get_settings
 from registry.db import get_engine
 from registry.privacy import install_log_redaction
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(listings.router)
     app.include_router(checks.router)
     app.include_router(report.router)
+    app.include_router(repair.router)
     _limit_uploads(app, settings.upload_limit_mb)
     install_log_redaction()
     return app

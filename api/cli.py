@@ -43,6 +43,10 @@ listing_app = typer.Typer(
 )
 app.add_typer(rules_app, name="rules")
 app.add_typer(listing_app, name="listing")
+repair_app = typer.Typer(help="Credit repair applications (admin side).", no_args_is_help=True)
+objection_app = typer.Typer(help="Objections to records (admin side).", no_args_is_help=True)
+app.add_typer(repair_app, name="repair")
+app.add_typer(objection_app, name="objection")
 bench_app = typer.Typer(help="Benchmark data and the benchmark runner.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
@@ -394,6 +398,76 @@ def listing_decide(
         status = item.status
         dates = f" from {item.listed_from} until {item.listed_until}" if item.listed_from else ""
     typer.echo(f"listing {listing_id}: {status}{dates}")
+
+
+def _admin() -> Any:
+    """The CLI acts as an admin; the audit log names it admin/key:cli-<login name>."""
+    from registry.access import Principal
+
+    return Principal(key_id=0, prefix=f"cli-{_actor().split(':', 1)[1]}", role="admin", name="cli")
+
+
+@repair_app.command("list")
+def repair_list(
+    status: Annotated[str | None, typer.Option("--status", help="pending, approved or refused.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only pending applications past their deadline.")] = False,
+) -> None:
+    """Repair applications, one per line: id, status, target, filed, due."""
+    from registry.repair import list_applications
+
+    with _session() as session:
+        items = list_applications(session=session, status=status, overdue=overdue)
+        for a in items:
+            target = f"decision:{a.decision_id}" if a.decision_id else f"listing:{a.listing_id}"
+            typer.echo(f"{a.id}\t{a.status}\t{target}\tfiled {a.filed_on}\tdue {a.due_on}")
+    typer.echo(f"{len(items)} application(s)", err=True)
+
+
+@repair_app.command("decide")
+def repair_decide(
+    application_id: Annotated[int, typer.Argument(help="The application id (xinyong repair list).")],
+    decision: Annotated[str, typer.Option("--decision", help="approve or refuse.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept with the application.")],
+) -> None:
+    """Approve (ends publication or the listing at once) or refuse an application."""
+    from registry.repair import decide
+
+    with _session() as session:
+        item = decide(
+            session=session, principal=_admin(), application_id=application_id, decision=decision, reason=reason
+        )
+        status = item.status
+    typer.echo(f"application {application_id}: {status}")
+
+
+@objection_app.command("list")
+def objection_list(
+    status: Annotated[str | None, typer.Option("--status", help="open, corrected, confirmed, withdrawn.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open objections past their deadline.")] = False,
+) -> None:
+    """Objections, one per line: id, status, decision id, kind, filed, due."""
+    from registry.repair import list_objections
+
+    with _session() as session:
+        items = list_objections(session=session, status=status, overdue=overdue)
+        for o in items:
+            typer.echo(f"{o.id}\t{o.status}\tdecision:{o.decision_id}\t{o.kind}\tfiled {o.filed_on}\tdue {o.due_on}")
+    typer.echo(f"{len(items)} objection(s)", err=True)
+
+
+@objection_app.command("resolve")
+def objection_resolve(
+    objection_id: Annotated[int, typer.Argument(help="The objection id (xinyong objection list).")],
+    outcome: Annotated[str, typer.Option("--outcome", help="corrected, confirmed or withdrawn.")],
+    note: Annotated[str | None, typer.Option("--note", help="The answer to the objector.")] = None,
+) -> None:
+    """Resolve an objection; ``corrected`` needs the corrected record delivered first."""
+    from registry.repair import resolve
+
+    with _session() as session:
+        item = resolve(session=session, principal=_admin(), objection_id=objection_id, outcome=outcome, note=note)
+        status = item.status
+    typer.echo(f"objection {objection_id}: {status}")
 
 
 @bench_app.command("generate")

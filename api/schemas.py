@@ -65,6 +65,7 @@ class EntityPublic(BaseModel):
     region: RegionOut | None = Field(description="所在行政区划（取自统一社会信用代码）")
     penalties: list[dict[str, Any]] = Field(description="公示中的行政处罚 / published penalties")
     listing: dict[str, Any] | None = Field(description="当前公示的严重失信主体名单记录 / current published listing")
+    repairs: list[dict[str, Any]] = Field(default=[], description="信用修复记录 / approved credit repairs")
 
 
 class AgencyCreate(BaseModel):
@@ -219,6 +220,7 @@ class PenaltyPublic(BaseModel):
     source_name: str = Field(description="数据来源单位")
     remarks: str | None = Field(description="备注")
     publication: PublicationOut
+    under_objection: bool = Field(default=False, description="异议处理中 / an objection to this record is open")
 
     @classmethod
     def from_row(cls, row: Any) -> PenaltyPublic:
@@ -256,6 +258,7 @@ class PenaltyPublic(BaseModel):
             agency_uscc=row["agency_uscc"],
             source_name=row["source_name"],
             remarks=text(row["remarks"]),
+            under_objection=bool(row.get("under_objection")),
             publication=PublicationOut(
                 class_id=row["pub_class"],
                 published_from=row["pub_from"],
@@ -431,4 +434,38 @@ class FeedbackIn(BaseModel):
     """惩戒反馈 / what the checker did with a check."""
 
     outcome: Literal["rejected", "approved_with_conditions", "approved", "withdrawn"]
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class RepairIn(BaseModel):
+    """信用修复申请 / a repair application on the entity's behalf."""
+
+    target: Literal["decision", "listing"]
+    id: int = Field(description="处罚决定或名单记录的编号 / the decision's or listing's id")
+    evidence: dict[str, Any] = Field(
+        description="证明材料：fine_paid 已履行罚款、corrected 已整改、commitment_signed 已签署信用承诺书 (true)，"
+        "documents 文件编号列表"
+    )
+    text: str | None = Field(default=None, max_length=10000)
+
+
+class RepairDecideIn(BaseModel):
+    """An admin's decision on a repair application."""
+
+    decision: Literal["approve", "refuse"]
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class RecordObjectionIn(BaseModel):
+    """异议申请 / an objection to a decision's record."""
+
+    decision_id: int
+    kind: str = Field(description="wrong_entity, wrong_amount, revoked_still_shown, wrong_content, other")
+    text: str = Field(min_length=1, max_length=10000)
+
+
+class ObjectionResolveIn(BaseModel):
+    """The deciding agency's (or an admin's) answer to an objection."""
+
+    outcome: Literal["corrected", "confirmed", "withdrawn"]
     note: str | None = Field(default=None, max_length=4000)

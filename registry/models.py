@@ -9,6 +9,7 @@ from registry.batches import ImportBatch, ImportRejection
 from registry.entities import Entity, EntityIdentifier, EntityName
 from registry.listings import Listing, ListingDecision, ListingEvent
 from registry.penalties import PenaltyDecision, PenaltyDecisionHistory
+from registry.repair import RecordObjection, RepairApplication
 from registry.sanctions import SanctionCheck
 
 metadata = SQLModel.metadata
@@ -27,6 +28,8 @@ __all__ = [
     "ListingEvent",
     "PenaltyDecision",
     "PenaltyDecisionHistory",
+    "RecordObjection",
+    "RepairApplication",
     "SanctionCheck",
     "metadata",
 ]

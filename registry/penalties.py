@@ -142,6 +142,8 @@ class PenaltyDecision(SQLModel, table=True):
     delivered_on: date = Field(sa_column=Column(Date, nullable=False))
     publish_deadline: date = Field(sa_column=Column(Date, nullable=False))
     status: str = Field(default="active", max_length=16)
+    # set when an approved credit repair ended publication early (registry.repair)
+    repaired_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
     revoked_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     first_batch_id: int | None = Field(default=None, foreign_key="import_batch.id")
@@ -251,10 +253,11 @@ def with_agency_code(*conditions: Any) -> Any:
     """Decisions with their delivering agency's code, newest first: what every public listing,
     download and feed reads (``PenaltyPublic.from_row`` takes its rows)."""
     from registry.agencies import Agency
+    from registry.repair import under_objection  # repair builds on penalties
 
     agency = Agency.__table__  # type: ignore[attr-defined]
     return (
-        select(PENALTY, agency.c.code.label("agency_code"))
+        select(PENALTY, agency.c.code.label("agency_code"), under_objection().label("under_objection"))
         .select_from(PENALTY.join(agency, agency.c.id == PENALTY.c.agency_id))
         .where(*conditions)
         .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
@@ -263,12 +266,13 @@ def with_agency_code(*conditions: Any) -> Any:
 
 def published_on(day: date) -> Any:
     """The SQL condition "this decision is published on ``day``": active, of a published
-    class, inside its window."""
+    class, inside its window, not ended early by credit repair."""
     return and_(
         PENALTY.c.status == "active",
         PENALTY.c.pub_published.is_(True),
         PENALTY.c.pub_from <= day,
         PENALTY.c.pub_latest_end > day,
+        or_(PENALTY.c.repaired_on.is_(None), PENALTY.c.repaired_on > day),
     )
 
 
@@ -528,7 +532,7 @@ def changes(*, session: Session, since: date | None, until: date) -> list[dict[s
     """What entered, changed in or left publication on the days after ``since`` up to and
     including ``until``, derived from the stored windows, so a mirror applying them in order
     holds exactly what is published on ``until``. Entries: ``change`` (ADD, MOD, DEL),
-    ``reason`` for DEL (period_ended, revoked), ``on`` (the day), ``decision_id``."""
+    ``reason`` for DEL (period_ended, revoked, repaired), ``on`` (the day), ``decision_id``."""
     dialect = session.get_bind().dialect.name
     start = since or date(1900, 1, 1)
     revoked_on = _cst_day(PENALTY.c.revoked_at, dialect)
@@ -544,20 +548,28 @@ def changes(*, session: Session, since: date | None, until: date) -> list[dict[s
         was_ever_published, PENALTY.c.pub_from > start, PENALTY.c.pub_from <= until
     )
     out += [{"change": "ADD", "reason": None, "on": day, "decision_id": i} for i, day in session.execute(adds).all()]
+    not_repaired_before_end = or_(PENALTY.c.repaired_on.is_(None), PENALTY.c.repaired_on >= PENALTY.c.pub_latest_end)
     ended = select(PENALTY.c.id, PENALTY.c.pub_latest_end).where(
         was_ever_published, PENALTY.c.status == "active", PENALTY.c.pub_latest_end > start,
-        PENALTY.c.pub_latest_end <= until,
+        PENALTY.c.pub_latest_end <= until, not_repaired_before_end,
     )  # fmt: skip
     out += [
         {"change": "DEL", "reason": "period_ended", "on": d, "decision_id": i} for i, d in session.execute(ended).all()
     ]
     revoked = select(PENALTY.c.id, revoked_on).where(
         was_ever_published, PENALTY.c.status == "revoked", revoked_on > start, revoked_on <= until,
-        revoked_on < PENALTY.c.pub_latest_end,
+        revoked_on < PENALTY.c.pub_latest_end, or_(PENALTY.c.repaired_on.is_(None), PENALTY.c.repaired_on > revoked_on),
     )  # fmt: skip
     out += [
         {"change": "DEL", "reason": "revoked", "on": _as_date(d), "decision_id": i}
         for i, d in session.execute(revoked).all()
+    ]
+    repaired = select(PENALTY.c.id, PENALTY.c.repaired_on).where(
+        was_ever_published, PENALTY.c.status == "active", PENALTY.c.repaired_on > start,
+        PENALTY.c.repaired_on <= until, PENALTY.c.repaired_on < PENALTY.c.pub_latest_end,
+    )  # fmt: skip
+    out += [
+        {"change": "DEL", "reason": "repaired", "on": d, "decision_id": i} for i, d in session.execute(repaired).all()
     ]
     modified = select(PENALTY.c.id, updated_on).where(
         published_on(until), PENALTY.c.pub_from <= start, updated_on > start, updated_on <= until,

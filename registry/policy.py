@@ -262,6 +262,35 @@ def sanctions_policy() -> SanctionsPolicy:
     return _sanctions(get_settings().policy)
 
 
+@dataclass(frozen=True)
+class RepairPolicy:
+    """Deadlines and evidence for credit repair and objections."""
+
+    repair_working_days: int
+    evidence: tuple[str, ...]
+    objection_working_days: int
+    objection_kinds: tuple[str, ...]
+
+
+@lru_cache(maxsize=4)
+def _repair(path: Path | None) -> RepairPolicy:
+    data = load_policy_data(path)
+    try:
+        return RepairPolicy(
+            repair_working_days=int(data["repair"]["processing_working_days"]),
+            evidence=tuple(str(e) for e in data["repair"]["evidence"]),
+            objection_working_days=int(data["objections"]["processing_working_days"]),
+            objection_kinds=tuple(str(k) for k in data["objections"]["kinds"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationFailed(f"the repair policy is incomplete or malformed: {exc!r}", code="policy") from exc
+
+
+def repair_policy() -> RepairPolicy:
+    """Repair and objection settings in force (shipped defaults, overridden by XINYONG_POLICY)."""
+    return _repair(get_settings().policy)
+
+
 def add_months(day: date, months: int) -> date:
     """``day`` plus whole months, clamped to the month's last day (2024-01-31 + 1 → 2024-02-29)."""
     month_index = day.month - 1 + months

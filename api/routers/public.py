@@ -24,6 +24,7 @@ from registry.agencies import Agency
 from registry.errors import NotFound
 from registry.penalties import PENALTY, published_on, with_agency_code
 from registry.privacy import public_identifier
+from registry.repair import repair_history
 
 AGENCY = Agency.__table__  # type: ignore[attr-defined]
 
@@ -118,6 +119,7 @@ def entity_profile(code: str, session: SessionDep) -> EntityPublic:
         region=_region(entity.region_code),
         penalties=[p.model_dump(mode="json") for p in _published_penalties(session, entity_id=entity.id)[0]],
         listing=_current_listing(session, entity.id),
+        repairs=repair_history(session=session, entity_id=entity.id),
     )
 
 
