@@ -1,0 +1,307 @@
+"""Blacklist rules and joint-sanction checks at registry scale (SQLite, in-process and over HTTP).
+
+On a registry built by :func:`benchmarks.scale.build` (1,000,000 entities and 3,000,000
+decisions at ``--scale full``) it measures:
+
+- ``xinyong rules run`` over every decision, then a second run (which must propose nothing);
+- a batch check of 100,000 codes (listed, known, unknown and malformed mixed) through the API
+  in-process, beside its floor: one raw indexed SQL look-up of the same codes;
+- single checks over HTTP on a real uvicorn server: sequential p50/p99 and concurrent
+  throughput, beside a no-op endpoint (``/healthz``) on the same server.
+
+The proposals of the rules run are all decided ``list`` in one SQL statement (standing in for
+the admins) so the checks meet a realistic blacklist. Nothing here asserts a time: the runner
+writes what it measured between ``<!-- bench:sanctions -->`` markers in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+SCALES = {"small": (20_000, 60_000, 5_000, 200), "full": (1_000_000, 3_000_000, 100_000, 2_000)}
+# entities, decisions, codes in the batch, single checks over HTTP
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))]
+
+
+def _codes(url: str, count: int, seed: int) -> tuple[list[str], dict[str, int]]:
+    """A batch: 10% listed entities, 60% other known ones, 15% valid unknown, 15% malformed."""
+    from sqlalchemy import select
+
+    from registry.db import make_engine
+    from registry.entities import EntityIdentifier
+    from registry.identifiers import build_uscc
+    from registry.listings import LISTING
+
+    ident = EntityIdentifier.__table__  # type: ignore[attr-defined]
+    rng = random.Random(seed)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        listed_ids = [r[0] for r in conn.execute(select(LISTING.c.entity_id).where(LISTING.c.status == "listed"))]
+        listed = [
+            r[0]
+            for r in conn.execute(
+                select(ident.c.value).where(ident.c.scheme == "uscc", ident.c.entity_id.in_(listed_ids[:50_000]))
+            )
+        ]
+        known = [r[0] for r in conn.execute(select(ident.c.value).where(ident.c.scheme == "uscc").limit(count * 2))]
+    engine.dispose()
+    mix = {"listed": count // 10, "known": count * 6 // 10, "unknown": count * 15 // 100}
+    mix["malformed"] = count - sum(mix.values())
+    codes = [rng.choice(listed) for _ in range(mix["listed"])] if listed else []
+    mix["listed"] = len(codes)
+    codes += [rng.choice(known) for _ in range(mix["known"])]
+    codes += [
+        build_uscc("9", "1", "110105", f"ZZ{rng.randrange(10**6):06d}".replace("Z", "W")) for _ in range(mix["unknown"])
+    ]
+    codes += [f"91{rng.randrange(10**15):015d}"[: rng.choice((8, 12, 17))] for _ in range(mix["malformed"])]
+    rng.shuffle(codes)
+    return codes, mix
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _http(url: str, today: str, singles: int, codes: list[str]) -> list[dict[str, Any]]:
+    """Sequential and concurrent single checks over HTTP beside the no-op endpoint."""
+    import httpx
+    from sqlmodel import Session
+
+    from registry.access import create_key
+    from registry.db import make_engine
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        _key, raw = create_key(session=session, role="bank", name="bench")
+        session.commit()
+    engine.dispose()
+    port = _free_port()
+    env = dict(os.environ, XINYONG_DATABASE_URL=url, XINYONG_TODAY=today)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:create_app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {raw}"}
+        valid = [c for c in codes if len(c) == 18][:singles] or codes[:singles]
+
+        def noop(client: httpx.Client, _i: int) -> None:
+            client.get(f"{base}/healthz").raise_for_status()
+
+        def check(client: httpx.Client, i: int) -> None:
+            r = client.post(
+                f"{base}/api/v1/checks", json={"code": valid[i % len(valid)], "action": "financing"}, headers=headers
+            )
+            if r.status_code != 200:
+                raise RuntimeError(f"check answered {r.status_code}: {r.text[:200]}")
+
+        rows = []
+        for label, call in (("no-op endpoint (GET /healthz)", noop), ("single check (POST /api/v1/checks)", check)):
+            with httpx.Client() as client:
+                for i in range(20):
+                    call(client, i)
+                times = []
+                for i in range(singles):
+                    t0 = time.perf_counter()
+                    call(client, i)
+                    times.append((time.perf_counter() - t0) * 1000)
+            rate = _concurrent(call, singles, threads=8)
+            rows.append(
+                {"operation": label, "p50": _percentile(times, 50), "p99": _percentile(times, 99), "rate": rate}
+            )
+        return rows
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _concurrent(call: Any, total: int, threads: int) -> float:
+    import httpx
+
+    def worker(n: int) -> None:
+        with httpx.Client() as client:
+            for i in range(n):
+                call(client, i)
+
+    per = max(1, total // threads)
+    pool = [threading.Thread(target=worker, args=(per,)) for _ in range(threads)]
+    t0 = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return per * threads / (time.perf_counter() - t0)
+
+
+def run_sanctions(scale: str, out: Path, workdir: Path, log: Any = print) -> dict[str, Any]:
+    """Build the registry at ``scale`` on SQLite, measure, write the table into ``out``."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import func, select, update
+    from sqlmodel import Session
+
+    from api.app import create_app
+    from benchmarks.scale import build
+    from registry.access import create_key
+    from registry.config import reload_settings
+    from registry.db import make_engine
+    from registry.listings import LISTING, run_rules
+    from registry.policy import add_months
+
+    entities, decisions, batch_size, singles = SCALES[scale]
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "bench-sanctions.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    log(f"[sanctions] building {entities:,} entities and {decisions:,} decisions …")
+    built = build(url, entities=entities, decisions=decisions, seed=7)
+    today = date.fromisoformat(built["today"])
+    previous = os.environ.get("XINYONG_TODAY")
+    os.environ["XINYONG_TODAY"] = today.isoformat()
+    reload_settings()
+    results: dict[str, Any] = {"built": built, "entities": entities, "decisions": decisions}
+    try:
+        engine = make_engine(url)
+        runs = []
+        for _ in range(2):
+            with Session(engine) as session:
+                t0 = time.perf_counter()
+                counts = run_rules(session=session, actor="bench").as_dict()
+                session.commit()
+                runs.append((time.perf_counter() - t0, counts))
+        results["rules"] = runs
+        log(
+            f"[sanctions] rules run: {runs[0][0]:.1f} s, {runs[0][1]['proposed']:,} proposed; "
+            f"second run {runs[1][0]:.1f} s, {runs[1][1]['proposed']} proposed"
+        )
+        with Session(engine) as session:  # the admins decide every proposal: list
+            session.execute(
+                update(LISTING)
+                .where(LISTING.c.status == "notified")
+                .values(status="listed", listed_from=today, listed_until=add_months(today, 36) - timedelta(days=1))
+            )
+            session.commit()
+            listed = session.execute(select(func.count()).select_from(LISTING)).scalar_one()
+            _key, raw = create_key(session=session, role="bank", name="bench-batch")
+            session.commit()
+        results["listed"] = int(listed)
+        codes, mix = _codes(url, batch_size, seed=3)
+        results["mix"] = mix
+        app = create_app(engine=engine)
+        with TestClient(app) as client:
+            headers = {"Authorization": f"Bearer {raw}"}
+            client.post("/api/v1/checks/batch", json={"codes": codes[:1000], "action": "financing"}, headers=headers)
+            t0 = time.perf_counter()
+            response = client.post(
+                "/api/v1/checks/batch", json={"codes": codes, "action": "financing"}, headers=headers
+            )
+            batch_s = time.perf_counter() - t0
+            response.raise_for_status()
+            summary = response.json()["summary"]
+        results["batch"] = {"seconds": batch_s, "summary": summary, "floor": _floor(engine, codes)}
+        log(
+            f"[sanctions] batch of {len(codes):,}: {batch_s:.2f} s ({summary}); floor {results['batch']['floor']:.2f} s"
+        )
+        engine.dispose()
+        results["http"] = _http(url, today.isoformat(), singles, codes)
+        for row in results["http"]:
+            log(
+                f"[sanctions] {row['operation']}: p50 {row['p50']:.2f} ms, p99 {row['p99']:.2f} ms, {row['rate']:.0f}/s"
+            )
+    finally:
+        if previous is None:
+            os.environ.pop("XINYONG_TODAY", None)
+        else:
+            os.environ["XINYONG_TODAY"] = previous
+        reload_settings()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    write_markdown(out, scale, results)
+    return results
+
+
+def _floor(engine: Any, codes: list[str]) -> float:
+    """One raw indexed look-up of every code (the least any batch check must do)."""
+    import json
+
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        conn.exec_driver_sql(
+            "SELECT value, entity_id FROM entity_identifier WHERE scheme = 'uscc' AND value IN "
+            "(SELECT value FROM json_each(?))",
+            (json.dumps(codes),),
+        ).all()
+    return time.perf_counter() - t0
+
+
+def write_markdown(out: Path, scale: str, r: dict[str, Any]) -> None:
+    """Replace the ``bench:sanctions`` block of ``out`` with these results."""
+    from benchmarks.run import machine
+
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    first, second = r["rules"]
+    noop, check = r["http"]
+    batch = r["batch"]
+    lines = [
+        f"### Blacklist rules and joint-sanction checks — scale `{scale}`, measured {stamp}",
+        "",
+        f"Machine: {machine()}. SQLite, a registry of {r['entities']:,} entities and {r['decisions']:,} decisions "
+        f"(built in {r['built']['seconds']['total']:.0f} s by `benchmarks/scale.py`).",
+        "",
+        "| benchmark | figure | floor | ratio |",
+        "|---|---:|---:|---:|",
+        f"| `rules run` over all decisions (first run) | {first[0]:.1f} s, {first[1]['proposed']:,} proposed | | |",
+        f"| `rules run` again | {second[0]:.1f} s, {second[1]['proposed']} proposed | | |",
+        f"| batch check of {sum(r['mix'].values()):,} codes in-process ({r['listed']:,} listings) | "
+        f"{batch['seconds']:.2f} s | {batch['floor']:.2f} s (raw indexed look-up) | "
+        f"{batch['seconds'] / batch['floor']:.1f} |",
+        f"| single check over HTTP, sequential p50 / p99 | {check['p50']:.2f} / {check['p99']:.2f} ms | "
+        f"{noop['p50']:.2f} / {noop['p99']:.2f} ms (no-op endpoint) | {check['p50'] / noop['p50']:.2f} (p50) |",
+        f"| single check over HTTP, 8 concurrent clients | {check['rate']:,.0f} checks/s | "
+        f"{noop['rate']:,.0f} req/s (no-op) | {noop['rate'] / check['rate']:.2f} (time) |",
+        "",
+        f"Batch mix: {r['mix']}; answers: {batch['summary']}. HTTP: uvicorn, one worker, on the same machine as the "
+        "client; checks are recorded (and audited) before they are answered.",
+    ]
+    begin, end = "<!-- bench:sanctions -->", "<!-- /bench:sanctions -->"
+    block = "\n".join([begin, *lines, end])
+    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n\n"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    out.write_text(text, encoding="utf-8")
