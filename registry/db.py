@@ -76,6 +76,22 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
+def insert_with_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Bulk-insert rows that have no ``id`` yet and return their new ids, in order, safely
+    beside concurrent writers: PostgreSQL draws them from the sequence first; SQLite inserts
+    first (which takes the database's write lock) and then reads the contiguous range it got,
+    so two transactions never pick the same ids."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        ids = allocate_ids(session, table, len(rows))
+        bulk_insert(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        return ids
+    bulk_insert(session, table, rows)
+    last = int(session.execute(text(f'SELECT max(id) FROM "{table.name}"')).scalar_one())
+    return list(range(last - len(rows) + 1, last + 1))
+
+
 def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     """``column IN (values)`` as one bound parameter (SQLite ``json_each``, PostgreSQL
     ``= ANY(array)``), so a look-up of thousands of keys is not thousands of parameters."""

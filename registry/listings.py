@@ -30,7 +30,7 @@ from sqlmodel import select as model_select
 
 from registry import clock
 from registry.calendar import calendar
-from registry.db import NAMING_CONVENTION, allocate_ids, bulk_insert, one_of  # noqa: F401
+from registry.db import NAMING_CONVENTION, bulk_insert, insert_with_ids, one_of  # noqa: F401
 from registry.entities import ENTITY
 from registry.errors import Conflict, FieldError, NotFound, ValidationFailed
 from registry.penalties import PENALTY
@@ -322,28 +322,29 @@ def _propose(
             session.execute(select(ENTITY.c.id, ENTITY.c.name).where(one_of(session, ENTITY.c.id, chunk))).all()
         )  # type: ignore[arg-type]
     until = calendar().add_working_days(day, policy.objection_working_days)
-    ids = allocate_ids(session, LISTING, len(entity_ids))
-    rows, links, events = [], [], []
-    for listing_id, entity_id in zip(ids, entity_ids, strict=True):
-        decisions = to_propose[entity_id]
-        notice = notice_text(policy, name=names[entity_id], rule=rule, decisions=decisions, until=until)
-        rows.append(
-            {
-                "id": listing_id,
-                "entity_id": entity_id,
-                "open_entity_id": entity_id,
-                "rule_id": rule.id,
-                "rule_title": rule.title,
-                "basis": rule.basis,
-                "min_count": rule.min_count,
-                "status": "notified",
-                "proposed_on": day,
-                "notice": notice,
-                "objection_until": until,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+    rows: list[dict[str, Any]] = [
+        {
+            "entity_id": entity_id,
+            "open_entity_id": entity_id,
+            "rule_id": rule.id,
+            "rule_title": rule.title,
+            "basis": rule.basis,
+            "min_count": rule.min_count,
+            "status": "notified",
+            "proposed_on": day,
+            "notice": notice_text(
+                policy, name=names[entity_id], rule=rule, decisions=to_propose[entity_id], until=until
+            ),
+            "objection_until": until,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for entity_id in entity_ids
+    ]
+    ids = insert_with_ids(session, LISTING, rows)
+    links, events = [], []
+    for listing_id, row in zip(ids, rows, strict=True):
+        decisions = to_propose[int(row["entity_id"])]
         links += [
             {"listing_id": listing_id, "decision_id": d.id, "role": "trigger", "added_on": day, "removed_on": None}
             for d in decisions
@@ -369,11 +370,10 @@ def _propose(
                 action="notified",
                 from_status="proposed",
                 to_status="notified",
-                reason=notice,
+                reason=row["notice"],
                 detail={"objection_until": until.isoformat()},
             )
         )
-    bulk_insert(session, LISTING, rows)
     bulk_insert(session, LINK, links)
     bulk_insert(session, EVENT, events)
     return dict(zip(entity_ids, ids, strict=True))

@@ -26,7 +26,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from registry import clock
 from registry.access import Principal
-from registry.db import NAMING_CONVENTION, allocate_ids, bulk_insert, one_of  # noqa: F401
+from registry.db import NAMING_CONVENTION, insert_with_ids, one_of  # noqa: F401
 from registry.entities import ENTITY, EntityIdentifier
 from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from registry.identifiers import check, normalize
@@ -211,31 +211,28 @@ def record(
 ) -> None:
     """Store every answer (ids set on the results), in the caller's transaction."""
     now = clock.now()
-    ids = allocate_ids(session, CHECK, len(results))
     party = principal.agency_code or principal.label
-    rows = []
-    for check_id, result in zip(ids, results, strict=True):
+    rows = [
+        {
+            "at": now,
+            "principal": principal.label[:128],
+            "role": principal.role,
+            "party": party[:128],
+            "action": action,
+            "code": result.code[:64],
+            "entity_id": result.entity_id,
+            "decision": result.decision,
+            "listing_ids": [item["id"] for item in result.listings] or None,
+            "measures": [m.code for m in result.measures] or None,
+            "batch": batch,
+            "feedback_outcome": None,
+            "feedback_note": None,
+            "feedback_at": None,
+        }
+        for result in results
+    ]
+    for result, check_id in zip(results, insert_with_ids(session, CHECK, rows), strict=True):
         result.check_id = check_id
-        rows.append(
-            {
-                "id": check_id,
-                "at": now,
-                "principal": principal.label[:128],
-                "role": principal.role,
-                "party": party[:128],
-                "action": action,
-                "code": result.code[:64],
-                "entity_id": result.entity_id,
-                "decision": result.decision,
-                "listing_ids": [item["id"] for item in result.listings] or None,
-                "measures": [m.code for m in result.measures] or None,
-                "batch": batch,
-                "feedback_outcome": None,
-                "feedback_note": None,
-                "feedback_at": None,
-            }
-        )
-    bulk_insert(session, CHECK, rows)
 
 
 def check_one(*, session: Session, principal: Principal, code: str, action: str) -> CheckResult:
