@@ -95,6 +95,8 @@ def insert_with_ids(session: Session, table: Table, rows: list[dict[str, Any]]) 
 def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     """``column IN (values)`` as one bound parameter (SQLite ``json_each``, PostgreSQL
     ``= ANY(array)``), so a look-up of thousands of keys is not thousands of parameters."""
+    if len(values) <= 64:  # a few keys: plain bound parameters let the planner use the index directly
+        return column.in_(list(values))
     if session.get_bind().dialect.name == "postgresql":
         element = column.type if not isinstance(column.type, Integer) else Integer()
         return column == any_(literal(list(values), ARRAY(element)))

@@ -96,11 +96,17 @@ def _shown(scheme: str | None, value: str) -> str:
 
 
 def _find(session: Session, keys: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], int]:
-    """Entity ids of (scheme, value) pairs: one indexed query per scheme."""
+    """Entity ids of (scheme, value) pairs: one indexed query per scheme (one in all for a few)."""
+    found: dict[tuple[str, str], int] = {}
+    if 0 < len(keys) <= 8:  # a single check: one query
+        stmt = select(IDENT.c.scheme, IDENT.c.value, IDENT.c.entity_id).where(
+            IDENT.c.scheme.in_(sorted({s for s, _ in keys})), IDENT.c.value.in_(sorted({v for _, v in keys}))
+        )
+        rows = session.execute(stmt).all()
+        return {(s, v): int(e) for s, v, e in rows if (s, v) in keys}
     by_scheme: dict[str, list[str]] = {}
     for scheme, value in keys:
         by_scheme.setdefault(scheme, []).append(value)
-    found: dict[tuple[str, str], int] = {}
     for scheme, values in by_scheme.items():
         for start in range(0, len(values), 50_000):
             stmt = select(IDENT.c.value, IDENT.c.entity_id).where(
