@@ -236,6 +236,9 @@ def run(scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = pri
     finally:
         dbs.drop()
     write_markdown(out, scale, results)
+    from benchmarks.sanctions import run_sanctions  # rules run and checks (blacklist and sanctions issues)
+
+    run_sanctions(scale, out, workdir, log=log)
     return results
 
 

@@ -106,7 +106,7 @@ def _http(url: str, today: str, singles: int, codes: list[str]) -> list[dict[str
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if os.environ.get("XINYONG_BENCH_QUIET") else None,
     )
     base = f"http://127.0.0.1:{port}"
     try:
