@@ -246,12 +246,8 @@ def _run(
 
 def _propose_listings(session: Session, batch_id: int, principal: str) -> None:
     """Run the blacklist rules for the entities this batch touched, in its transaction."""
-    touched = set(
-        session.execute(select(PENALTY.c.entity_id).where(PENALTY.c.last_batch_id == batch_id).distinct()).scalars()
-    )
-    if touched:
-        # past a few thousand entities one pass over everything is cheaper than the filter
-        run_rules(session=session, actor=principal, entity_ids=touched if len(touched) <= 20_000 else None)
+    touched = select(PENALTY.c.entity_id).where(PENALTY.c.last_batch_id == batch_id).distinct()
+    run_rules(session=session, actor=principal, entity_ids=touched)
 
 
 def _finish(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, Text, and_, case, func, or_, select, update
+from sqlalchemy import JSON, Column, Date, DateTime, Select, Text, and_, case, func, or_, select, update
 from sqlmodel import Field, Session, SQLModel
 from sqlmodel import select as model_select
 
@@ -165,8 +165,14 @@ def _unlinked() -> Any:
     return ~select(LINK.c.decision_id).where(LINK.c.decision_id == PENALTY.c.id).exists()
 
 
-def _in_ids(session: Session, column: Any, ids: Collection[int] | None) -> list[Any]:
-    return [] if ids is None else [one_of(session, column, sorted(ids))]
+def _in_ids(session: Session, column: Any, ids: Collection[int] | Select[Any] | None) -> list[Any]:
+    """The entity filter: none, a set of ids, or a SELECT of ids (such as "the entities this
+    import batch touched", which the database evaluates once)."""
+    if ids is None:
+        return []
+    if isinstance(ids, Select):
+        return [column.in_(ids)]
+    return [one_of(session, column, sorted(ids))]
 
 
 def _event(listing_id: int, *, at: datetime, on: date, actor: str, action: str, **kw: Any) -> dict[str, Any]:
@@ -184,7 +190,7 @@ def _event(listing_id: int, *, at: datetime, on: date, actor: str, action: str, 
 
 
 def run_rules(
-    *, session: Session, actor: str, entity_ids: Collection[int] | None = None, day: date | None = None
+    *, session: Session, actor: str, entity_ids: Collection[int] | Select[Any] | None = None, day: date | None = None
 ) -> RunResult:
     """Evaluate every rule (for all entities, or only ``entity_ids``, e.g. those an import batch
     touched): record expiries, end listings whose decisions were revoked, propose new listings
@@ -220,7 +226,9 @@ def run_rules(
     return result
 
 
-def _candidates(session: Session, rule: BlacklistRule, day: date, entity_ids: Collection[int] | None) -> list[int]:
+def _candidates(
+    session: Session, rule: BlacklistRule, day: date, entity_ids: Collection[int] | Select[Any] | None
+) -> list[int]:
     """Entities for which ``rule`` holds and at least one qualifying decision is not yet linked
     to a listing: one GROUP BY over the qualifying decisions."""
     unlinked = func.sum(case((_unlinked(), 1), else_=0))
@@ -379,7 +387,9 @@ def _propose(
     return dict(zip(entity_ids, ids, strict=True))
 
 
-def _expire(session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | None) -> int:
+def _expire(
+    session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | Select[Any] | None
+) -> int:
     """Record the end of listings whose period is over (their last day is before ``day``)."""
     due = session.execute(
         select(LISTING.c.id, LISTING.c.listed_until).where(
@@ -424,7 +434,9 @@ def _expire(session: Session, *, actor: str, day: date, now: datetime, entity_id
     return len(due)
 
 
-def _recheck(session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | None) -> int:
+def _recheck(
+    session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | Select[Any] | None
+) -> int:
     """Unlink revoked decisions from open listings; end the listings that no longer rest on
     enough decisions (their rule's count on different dates). Returns how many ended."""
     stale = session.execute(
