@@ -232,7 +232,15 @@ def run_sanctions(scale: str, out: Path, workdir: Path, log: Any = print) -> dic
             batch_s = time.perf_counter() - t0
             response.raise_for_status()
             summary = response.json()["summary"]
+            t0 = time.perf_counter()
+            exported = sum(
+                1 for line in client.stream("GET", "/api/v1/open-data/penalties.csv").__enter__().iter_lines()
+            )
+            export_s = time.perf_counter() - t0
         results["batch"] = {"seconds": batch_s, "summary": summary, "floor": _floor(engine, codes)}
+        results["inprocess"] = _in_process(engine, raw, [c for c in codes if len(c) == 18][:singles])
+        results["export"] = {"rows": exported - 1, "seconds": export_s, "floor": _export_floor(engine)}
+        log(f"[sanctions] open-data CSV: {exported - 1:,} rows in {export_s:.1f} s")
         log(
             f"[sanctions] batch of {len(codes):,}: {batch_s:.2f} s ({summary}); floor {results['batch']['floor']:.2f} s"
         )
@@ -252,6 +260,68 @@ def run_sanctions(scale: str, out: Path, workdir: Path, log: Any = print) -> dic
             Path(f"{db}{suffix}").unlink(missing_ok=True)
     write_markdown(out, scale, results)
     return results
+
+
+def _in_process(engine: Any, raw: str, codes: list[str]) -> dict[str, float]:
+    """Single checks in-process (authenticate, answer, record, audit, commit) beside the floor
+    of one raw indexed look-up per code."""
+    from sqlmodel import Session
+
+    from registry import sanctions
+    from registry.access import authenticate
+    from registry.audit import record_event
+
+    def check(code: str) -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            principal = authenticate(session=session, raw_key=raw)
+            result = sanctions.check_one(session=session, principal=principal, code=code, action="financing")
+            record_event(
+                session=session,
+                principal=principal,
+                action="check.financing",
+                target=result.code,
+                outcome=result.decision,
+                detail={"check_id": result.check_id},
+            )
+            session.commit()
+
+    def floor(code: str) -> None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT entity_id FROM entity_identifier WHERE scheme = 'uscc' AND value = ?", (code,)
+            ).all()
+
+    out: dict[str, float] = {}
+    for name, call in (("check", check), ("floor", floor)):
+        for code in codes[:20]:
+            call(code)
+        times = []
+        for code in codes:
+            t0 = time.perf_counter()
+            call(code)
+            times.append((time.perf_counter() - t0) * 1000)
+        for pct in (50, 95, 99):
+            out[f"{name}_p{pct}"] = _percentile(times, pct)
+    return out
+
+
+def _export_floor(engine: Any) -> float:
+    """Reading the same published rows raw and writing them as CSV."""
+    import csv
+    import io
+
+    from registry import clock
+    from registry.penalties import PENALTY, published_on
+
+    t0 = time.perf_counter()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    with engine.connect() as conn:
+        for row in conn.execution_options(yield_per=2000).execute(PENALTY.select().where(published_on(clock.today()))):
+            writer.writerow(row)
+            buffer.seek(0)
+            buffer.truncate()
+    return time.perf_counter() - t0
 
 
 def _floor(engine: Any, codes: list[str]) -> float:
@@ -276,6 +346,7 @@ def write_markdown(out: Path, scale: str, r: dict[str, Any]) -> None:
     first, second = r["rules"]
     noop, check = r["http"]
     batch = r["batch"]
+    ip, ex = r["inprocess"], r["export"]
     lines = [
         f"### Blacklist rules and joint-sanction checks — scale `{scale}`, measured {stamp}",
         "",
@@ -289,6 +360,12 @@ def write_markdown(out: Path, scale: str, r: dict[str, Any]) -> None:
         f"| batch check of {sum(r['mix'].values()):,} codes in-process ({r['listed']:,} listings) | "
         f"{batch['seconds']:.2f} s | {batch['floor']:.2f} s (raw indexed look-up) | "
         f"{batch['seconds'] / batch['floor']:.1f} |",
+        f"| single check in-process p50 / p95 / p99 | {ip['check_p50']:.2f} / {ip['check_p95']:.2f} / "
+        f"{ip['check_p99']:.2f} ms | {ip['floor_p50']:.2f} / {ip['floor_p95']:.2f} / {ip['floor_p99']:.2f} ms "
+        f"(raw indexed look-up) | {ip['check_p50'] / ip['floor_p50']:.1f} (p50) |",
+        f"| open-data export (penalties.csv, streamed) | {ex['rows']:,} rows in {ex['seconds']:.1f} s "
+        f"({ex['rows'] / ex['seconds']:,.0f} rows/s) | {ex['floor']:.1f} s (raw SELECT + csv) | "
+        f"{ex['seconds'] / ex['floor']:.1f} |",
         f"| single check over HTTP, sequential p50 / p99 | {check['p50']:.2f} / {check['p99']:.2f} ms | "
         f"{noop['p50']:.2f} / {noop['p99']:.2f} ms (no-op endpoint) | {check['p50'] / noop['p50']:.2f} (p50) |",
         f"| single check over HTTP, 8 concurrent clients | {check['rate']:,.0f} checks/s | "
