@@ -233,9 +233,8 @@ def run_sanctions(scale: str, out: Path, workdir: Path, log: Any = print) -> dic
             response.raise_for_status()
             summary = response.json()["summary"]
             t0 = time.perf_counter()
-            exported = sum(
-                1 for line in client.stream("GET", "/api/v1/open-data/penalties.csv").__enter__().iter_lines()
-            )
+            with client.stream("GET", "/api/v1/open-data/penalties.csv") as download:
+                exported = sum(1 for _line in download.iter_lines())
             export_s = time.perf_counter() - t0
         results["batch"] = {"seconds": batch_s, "summary": summary, "floor": _floor(engine, codes)}
         results["inprocess"] = _in_process(engine, raw, [c for c in codes if len(c) == 18][:singles])
