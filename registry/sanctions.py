@@ -66,7 +66,7 @@ class SanctionCheck(SQLModel, table=True):
 CHECK = SanctionCheck.__table__  # type: ignore[attr-defined]
 
 
-@dataclass
+@dataclass(slots=True)
 class CheckResult:
     """The answer for one code."""
 
@@ -153,9 +153,13 @@ def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date |
     entities = _entities(session, {e for _, e in entity_of.values()})
     listed = _listings(session, set(entities), day)
     measures = sanctions_policy().for_action(action)
+    by_rules: dict[tuple[str, ...], list[Measure]] = {(): []}
     for i, (scheme, entity_id) in entity_of.items():
         entity_listings = listed.get(entity_id, [])
-        applied = [m for m in measures if any(m.triggered_by(item["rule"]) for item in entity_listings)]
+        rules = tuple(item["rule"] for item in entity_listings)
+        applied = by_rules.get(rules)
+        if applied is None:
+            applied = by_rules[rules] = [m for m in measures if any(m.triggered_by(r) for r in rules)]
         results[i] = CheckResult(
             i,
             _shown(scheme, normal[i]),
@@ -217,28 +221,89 @@ def record(
 ) -> None:
     """Store every answer (ids set on the results), in the caller's transaction."""
     now = clock.now()
-    party = principal.agency_code or principal.label
-    rows = [
-        {
-            "at": now,
-            "principal": principal.label[:128],
-            "role": principal.role,
-            "party": party[:128],
-            "action": action,
-            "code": result.code[:64],
-            "entity_id": result.entity_id,
-            "decision": result.decision,
-            "listing_ids": [item["id"] for item in result.listings] or None,
-            "measures": [m.code for m in result.measures] or None,
-            "batch": batch,
-            "feedback_outcome": None,
-            "feedback_note": None,
-            "feedback_at": None,
-        }
-        for result in results
-    ]
-    for result, check_id in zip(results, insert_with_ids(session, CHECK, rows), strict=True):
+    party = (principal.agency_code or principal.label)[:128]
+    label = principal.label[:128]
+    if session.get_bind().dialect.name != "sqlite":
+        rows = [
+            {
+                "at": now,
+                "principal": label,
+                "role": principal.role,
+                "party": party,
+                "action": action,
+                "code": r.code[:64],
+                "entity_id": r.entity_id,
+                "decision": r.decision,
+                "listing_ids": [item["id"] for item in r.listings] or None,
+                "measures": [m.code for m in r.measures] or None,
+                "batch": batch,
+                "feedback_outcome": None,
+                "feedback_note": None,
+                "feedback_at": None,
+            }
+            for r in results
+        ]
+        ids = insert_with_ids(session, CHECK, rows)
+    else:
+        ids = _insert_sqlite(
+            session, results, now=now, label=label, role=principal.role, party=party, action=action, batch=batch
+        )
+    for result, check_id in zip(results, ids, strict=True):
         result.check_id = check_id
+
+
+def _insert_sqlite(
+    session: Session,
+    results: list[CheckResult],
+    *,
+    now: datetime,
+    label: str,
+    role: str,
+    party: str,
+    action: str,
+    batch: bool,
+) -> list[int]:
+    """The SQLite fast path of :func:`record`: plain tuples into one ``executemany``, JSON
+    cells serialised once per distinct value; ids read back while the write lock is held."""
+    import json
+
+    connection = session.connection()
+    at = CHECK.c.at.type._cached_bind_processor(connection.dialect)(now)
+    cells: dict[tuple[Any, ...], str | None] = {(): None}
+
+    def cell(values: tuple[Any, ...]) -> str | None:
+        found = cells.get(values, ...)
+        if found is ...:
+            found = cells[values] = json.dumps(list(values))
+        return found  # type: ignore[return-value]
+
+    params = [
+        (
+            at,
+            label,
+            role,
+            party,
+            action,
+            r.code[:64],
+            r.entity_id,
+            r.decision,
+            cell(tuple(item["id"] for item in r.listings)),
+            cell(tuple(m.code for m in r.measures)),
+            batch,
+        )
+        for r in results
+    ]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            "INSERT INTO sanction_check (at, principal, role, party, action, code, entity_id, decision, listing_ids, "
+            "measures, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params,
+        )
+        last = int(cursor.execute("SELECT max(id) FROM sanction_check").fetchone()[0])
+    finally:
+        cursor.close()
+    return list(range(last - len(results) + 1, last + 1))
 
 
 def check_one(*, session: Session, principal: Principal, code: str, action: str) -> CheckResult:

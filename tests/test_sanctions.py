@@ -125,7 +125,12 @@ def test_batch_checks_in_input_order_with_malformed_codes_per_row(
     ]  # fmt: skip
     assert results[1]["reason"] == "unknown_scheme" and results[1]["check_id"]
     assert "110101199003074514" not in response.text  # a resident ID is echoed masked
-    assert results[2]["measures"][0]["code"] == "bidding_exclusion"
+    assert results[2]["measures"] == ["bidding_exclusion"]
+    body = response.json()
+    assert body["measures"]["bidding_exclusion"]["basis"].startswith("《中华人民共和国招标投标法》")
+    [listing] = [body["listings"][str(i)] for i in results[2]["listings"]]
+    assert listing["rule_title"] == "重复侵权" and len(listing["decisions"]) == 2
+    assert "entity" not in results[3] and results[0]["entity"]["uscc"] == OTHER
     assert response.json()["summary"] == {"clear": 1, "invalid": 1, "restricted": 3, "unknown_entity": 2}
     # the same as a CSV loan book, answered as CSV
     upload = "统一社会信用代码,借款人\r\n" + "\r\n".join(f"{c},x" for c in codes) + "\r\n"
