@@ -36,8 +36,6 @@ from registry.privacy import PERSONAL_SCHEMES, mask_id_number
 
 IDENT = EntityIdentifier.__table__  # type: ignore[attr-defined]
 OUTCOMES = ("rejected", "approved_with_conditions", "approved", "withdrawn")
-# which schemes a normalised code of this length can be, for the first, index-only look-up
-_SCHEMES_BY_LENGTH = {18: ("uscc", "resident_id"), 15: ("reg_no", "resident_id"), 9: ("org_code",)}
 
 
 class SanctionCheck(SQLModel, table=True):
@@ -95,26 +93,53 @@ def _shown(scheme: str | None, value: str) -> str:
     return (mask_id_number(value) or "") if scheme in PERSONAL_SCHEMES else value
 
 
-def _find(session: Session, keys: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], int]:
-    """Entity ids of (scheme, value) pairs: one indexed query per scheme (one in all for a few)."""
+def _find(
+    session: Session, keys: dict[tuple[str, str], list[int]], entities: dict[int, dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """Entity ids of (scheme, value) pairs, one indexed query per scheme (one in all for a
+    few); the entities' name, USCC and kind are read in the same query into ``entities``."""
+    joined = IDENT.join(ENTITY, ENTITY.c.id == IDENT.c.entity_id)
+    columns = (IDENT.c.scheme, IDENT.c.value, IDENT.c.entity_id, ENTITY.c.name, ENTITY.c.uscc, ENTITY.c.kind)
     found: dict[tuple[str, str], int] = {}
-    if 0 < len(keys) <= 8:  # a single check: one query
-        stmt = select(IDENT.c.scheme, IDENT.c.value, IDENT.c.entity_id).where(
-            IDENT.c.scheme.in_(sorted({s for s, _ in keys})), IDENT.c.value.in_(sorted({v for _, v in keys}))
+    if len(keys) <= 8:  # a single check: one query
+        statements = (
+            [
+                select(*columns)
+                .select_from(joined)
+                .where(
+                    IDENT.c.scheme.in_(sorted({s for s, _ in keys})), IDENT.c.value.in_(sorted({v for _, v in keys}))
+                )
+            ]
+            if keys
+            else []
         )
-        rows = session.execute(stmt).all()
-        return {(s, v): int(e) for s, v, e in rows if (s, v) in keys}
-    by_scheme: dict[str, list[str]] = {}
-    for scheme, value in keys:
-        by_scheme.setdefault(scheme, []).append(value)
-    for scheme, values in by_scheme.items():
-        for start in range(0, len(values), 50_000):
-            stmt = select(IDENT.c.value, IDENT.c.entity_id).where(
-                IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, values[start : start + 50_000])
-            )
-            for value, entity_id in session.execute(stmt).all():
-                found[(scheme, value)] = int(entity_id)
+    else:
+        by_scheme: dict[str, list[str]] = {}
+        for scheme, value in keys:
+            by_scheme.setdefault(scheme, []).append(value)
+        statements = [
+            select(*columns)
+            .select_from(joined)
+            .where(IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, values[start : start + 50_000]))
+            for scheme, values in by_scheme.items()
+            for start in range(0, len(values), 50_000)
+        ]
+    for stmt in statements:
+        for scheme, value, entity_id, name, uscc, kind in session.execute(stmt).all():
+            if (scheme, value) in keys:
+                found[(scheme, value)] = entity_id
+                entities[entity_id] = {"name": name, "uscc": uscc, "kind": kind}
     return found
+
+
+def _schemes(value: str) -> tuple[str, ...]:
+    """The schemes a code in normal form can be, by its shape (for the index-only look-up)."""
+    n = len(value)
+    if n == 18:
+        return ("uscc", "resident_id") if value[:17].isdigit() else ("uscc",)
+    if n == 15:
+        return ("reg_no", "resident_id") if value.isdigit() else ()
+    return ("org_code",) if n == 9 else ()
 
 
 def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date | None = None) -> list[CheckResult]:
@@ -123,10 +148,11 @@ def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date |
     day = day or clock.today()
     normal = [normalize(c) if isinstance(c, str) else "" for c in codes]
     wanted: dict[tuple[str, str], list[int]] = {}
+    entities: dict[int, dict[str, Any]] = {}
     for i, value in enumerate(normal):
-        for scheme in _SCHEMES_BY_LENGTH.get(len(value), ()):
+        for scheme in _schemes(value):
             wanted.setdefault((scheme, value), []).append(i)
-    found = _find(session, wanted)
+    found = _find(session, wanted, entities)
     entity_of: dict[int, tuple[str, int]] = {}
     for (scheme, _value), entity_id in found.items():
         for i in wanted[(scheme, _value)]:
@@ -143,14 +169,13 @@ def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date |
             continue
         key = (checked.scheme, checked.normalized)
         retry.setdefault(key, []).append(i)
-    for (scheme, _value), entity_id in _find(session, retry).items():
+    for (scheme, _value), entity_id in _find(session, retry, entities).items():
         for i in retry[(scheme, _value)]:
             entity_of[i] = (scheme, entity_id)
     for (scheme, value), indexes in retry.items():
         for i in indexes:
             if i not in entity_of:
                 results[i] = CheckResult(i, _shown(scheme, value), "unknown_entity")
-    entities = _entities(session, {e for _, e in entity_of.values()})
     listed = _listings(session, set(entities), day)
     measures = sanctions_policy().for_action(action)
     by_rules: dict[tuple[str, ...], list[Measure]] = {(): []}
@@ -170,18 +195,6 @@ def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date |
             entity_id=entity_id,
         )
     return [r for r in results if r is not None]
-
-
-def _entities(session: Session, ids: set[int]) -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), 50_000):
-        stmt = select(ENTITY.c.id, ENTITY.c.name, ENTITY.c.uscc, ENTITY.c.kind).where(
-            one_of(session, ENTITY.c.id, ordered[start : start + 50_000])
-        )
-        for entity_id, name, uscc, kind in session.execute(stmt).all():
-            out[int(entity_id)] = {"name": name, "uscc": uscc, "kind": kind}
-    return out
 
 
 def _listings(session: Session, entity_ids: set[int], day: date) -> dict[int, list[dict[str, Any]]]:
