@@ -209,36 +209,33 @@ def run_rules(
             )
         ).all()
     }
+    holding = _scan(session, policy.rules, day, entity_ids)
+    result.by_rule = {rule.id: 0 for rule in policy.rules}
+    to_propose: dict[str, dict[int, list[_Decision]]] = {rule.id: {} for rule in policy.rules}
+    to_add: dict[int, dict[int, _Decision]] = {}
+    for entity_id, by_rule in holding.items():
+        fresh: dict[int, _Decision] = {}
+        proposing = entity_id not in open_listing
+        trigger: set[int] = set()
+        for rule in policy.rules:  # the first rule that holds proposes; the others add to it
+            decisions = by_rule.get(rule.id)
+            if decisions is None:
+                continue
+            if proposing and not trigger:
+                to_propose[rule.id][entity_id] = decisions
+                trigger = {d.id for d in decisions}
+            else:
+                fresh.update({d.id: d for d in decisions if not d.linked and d.id not in trigger})
+        if fresh:
+            to_add[entity_id] = fresh
     for rule in policy.rules:
-        candidates = _candidates(session, rule, day, entity_ids)
-        if not candidates:
-            result.by_rule[rule.id] = 0
-            continue
-        decisions = _decisions_of(session, rule, day, candidates)
-        to_add = {e: ds for e, ds in decisions.items() if e in open_listing}
-        to_propose = {e: ds for e, ds in decisions.items() if e not in open_listing}
-        result.added += _add_to_open(session, to_add, open_listing, rule, actor=actor, day=day, now=now)
-        created = _propose(session, to_propose, rule, policy, actor=actor, day=day, now=now)
+        created = _propose(session, to_propose[rule.id], rule, policy, actor=actor, day=day, now=now)
         open_listing.update(created)
         result.proposed += len(created)
         result.by_rule[rule.id] = len(created)
+    result.added += _add_to_open(session, to_add, open_listing, actor=actor, day=day, now=now)
     result.listed = int(session.execute(select(func.count()).select_from(LISTING).where(in_force_on(day))).scalar_one())
     return result
-
-
-def _candidates(
-    session: Session, rule: BlacklistRule, day: date, entity_ids: Collection[int] | Select[Any] | None
-) -> list[int]:
-    """Entities for which ``rule`` holds and at least one qualifying decision is not yet linked
-    to a listing: one GROUP BY over the qualifying decisions."""
-    unlinked = func.sum(case((_unlinked(), 1), else_=0))
-    stmt = (
-        select(PENALTY.c.entity_id)
-        .where(*_qualifying(rule, day), *_in_ids(session, PENALTY.c.entity_id, entity_ids))
-        .group_by(PENALTY.c.entity_id)
-        .having(func.count(PENALTY.c.decision_date.distinct()) >= rule.min_count, unlinked > 0)
-    )
-    return [int(e) for e in session.execute(stmt).scalars()]
 
 
 @dataclass
@@ -249,41 +246,70 @@ class _Decision:
     linked: bool
 
 
-def _decisions_of(
-    session: Session, rule: BlacklistRule, day: date, entity_ids: list[int]
-) -> dict[int, list[_Decision]]:
-    out: dict[int, list[_Decision]] = {}
-    for start in range(0, len(entity_ids), 5000):
-        chunk = entity_ids[start : start + 5000]
-        stmt = (
-            select(PENALTY.c.entity_id, PENALTY.c.id, PENALTY.c.decision_no, PENALTY.c.decision_date, ~_unlinked())
-            .where(*_qualifying(rule, day), one_of(session, PENALTY.c.entity_id, chunk))
-            .order_by(PENALTY.c.entity_id, PENALTY.c.decision_date, PENALTY.c.id)
+def _scan(
+    session: Session, rules: Sequence[BlacklistRule], day: date, entity_ids: Collection[int] | Select[Any] | None
+) -> dict[int, dict[str, list[_Decision]]]:
+    """Every rule in one pass: the decisions that could qualify under any rule are read once
+    (flagged per rule, and whether already linked to a listing), grouped by entity in SQL,
+    and only the entities for which some rule holds with a decision not yet linked come back,
+    with their qualifying decisions. Returns {entity: {rule id: decisions}} for holding rules."""
+    if not rules:
+        return {}
+    types = sorted({t for rule in rules for t in rule.violation_types})
+    oldest = add_months(day, -max(rule.window_months for rule in rules))
+    flags = [case((and_(*_qualifying(rule, day)), 1), else_=0).label(f"r{k}") for k, rule in enumerate(rules)]
+    linked = case((~_unlinked(), 1), else_=0).label("linked")
+    q = (
+        select(PENALTY.c.id, PENALTY.c.entity_id, PENALTY.c.decision_no, PENALTY.c.decision_date, linked, *flags)
+        .where(
+            PENALTY.c.status == "active",
+            PENALTY.c.violation_type.in_(types),
+            PENALTY.c.decision_date <= day,
+            PENALTY.c.decision_date > oldest,
+            *_in_ids(session, PENALTY.c.entity_id, entity_ids),
         )
-        for entity_id, decision_id, number, decided, linked in session.execute(stmt).all():
-            out.setdefault(int(entity_id), []).append(_Decision(decision_id, number, decided, bool(linked)))
+        .cte("q")
+    )
+    holds = [
+        and_(
+            func.count(case((q.c[f"r{k}"] == 1, q.c.decision_date)).distinct()) >= rule.min_count,
+            func.sum(case((and_(q.c[f"r{k}"] == 1, q.c.linked == 0), 1), else_=0)) > 0,
+        )
+        for k, rule in enumerate(rules)
+    ]
+    candidates = select(q.c.entity_id).group_by(q.c.entity_id).having(or_(*holds))
+    stmt = select(q).where(q.c.entity_id.in_(candidates)).order_by(q.c.entity_id, q.c.decision_date, q.c.id)
+    rows: dict[int, list[Any]] = {}
+    for row in session.execute(stmt).all():
+        rows.setdefault(int(row.entity_id), []).append(row)
+    out: dict[int, dict[str, list[_Decision]]] = {}
+    for entity_id, decisions in rows.items():
+        for k, rule in enumerate(rules):
+            mine = [d for d in decisions if getattr(d, f"r{k}")]
+            if len({d.decision_date for d in mine}) >= rule.min_count and any(not d.linked for d in mine):
+                out.setdefault(entity_id, {})[rule.id] = [
+                    _Decision(d.id, d.decision_no, d.decision_date, bool(d.linked)) for d in mine
+                ]
     return out
 
 
 def _add_to_open(
     session: Session,
-    to_add: dict[int, list[_Decision]],
+    to_add: dict[int, dict[int, _Decision]],
     open_listing: dict[int, int],
-    rule: BlacklistRule,
     *,
     actor: str,
     day: date,
     now: datetime,
 ) -> int:
+    """Record fresh qualifying decisions on the entity's open listing."""
     links, events = [], []
-    for entity_id, decisions in to_add.items():
-        fresh = [d for d in decisions if not d.linked]
-        if not fresh:
-            continue
+    for entity_id, fresh in to_add.items():
         listing_id = open_listing[entity_id]
+        ordered = sorted(fresh.values(), key=lambda d: (d.decision_date, d.id))
         links += [
             {"listing_id": listing_id, "decision_id": d.id, "role": "added", "added_on": day, "removed_on": None}
-            for d in fresh
+            for d in ordered
         ]
         events.append(
             _event(
@@ -292,7 +318,7 @@ def _add_to_open(
                 on=day,
                 actor=actor,
                 action="decision_added",
-                detail={"rule": rule.id, "decisions": [d.decision_no for d in fresh]},
+                detail={"decisions": [d.decision_no for d in ordered]},
             )
         )
     bulk_insert(session, LINK, links)
