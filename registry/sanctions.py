@@ -203,11 +203,8 @@ def _listings(session: Session, entity_ids: set[int], day: date) -> dict[int, li
 
     if not entity_ids:
         return {}
-    if len(entity_ids) <= 1000:
-        stmt = in_force(day=day, conditions=[one_of(session, LISTING.c.entity_id, sorted(entity_ids))])
-        rows = list(session.execute(stmt).mappings().all())
-    else:  # the blacklist is small next to a big batch: read it whole rather than filter by 100k ids
-        rows = [r for r in session.execute(in_force(day=day)).mappings().all() if r["entity_id"] in entity_ids]
+    stmt = in_force(day=day, conditions=[one_of(session, LISTING.c.entity_id, sorted(entity_ids))])
+    rows = list(session.execute(stmt).mappings().all())
     links = decisions_of(session=session, listing_ids=[r["id"] for r in rows])
     out: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
