@@ -51,7 +51,8 @@ class SanctionCheck(SQLModel, table=True):
     party: str = Field(max_length=128)
     action: str = Field(max_length=16)
     code: str = Field(max_length=64, index=True)  # normal form; personal documents masked
-    entity_id: int | None = Field(default=None, foreign_key="entity.id", index=True)
+    # no foreign key or index: a batch writes 100,000 rows, and nothing looks checks up by entity
+    entity_id: int | None = Field(default=None)
     decision: str = Field(max_length=16)
     listing_ids: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     measures: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -143,57 +144,59 @@ def _schemes(value: str) -> tuple[str, ...]:
 
 
 def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date | None = None) -> list[CheckResult]:
-    """The answers for ``codes`` at ``action`` on ``day``, in input order (nothing stored)."""
+    """The answers for ``codes`` at ``action`` on ``day``, in input order (nothing stored).
+    Work is per distinct code: a code given twice is looked up once."""
     _require_action(action)
     day = day or clock.today()
-    normal = [normalize(c) if isinstance(c, str) else "" for c in codes]
-    wanted: dict[tuple[str, str], list[int]] = {}
+    positions: dict[str, list[int]] = {}
+    for i, raw in enumerate(codes):
+        value = normalize(raw) if isinstance(raw, str) else ""
+        found_at = positions.get(value)
+        if found_at is None:
+            positions[value] = [i]
+        else:
+            found_at.append(i)
     entities: dict[int, dict[str, Any]] = {}
-    for i, value in enumerate(normal):
-        for scheme in _schemes(value):
-            wanted.setdefault((scheme, value), []).append(i)
-    found = _find(session, wanted, entities)
-    entity_of: dict[int, tuple[str, int]] = {}
-    for (scheme, _value), entity_id in found.items():
-        for i in wanted[(scheme, _value)]:
-            entity_of.setdefault(i, (scheme, entity_id))
+    wanted = {(scheme, value): at for value, at in positions.items() for scheme in _schemes(value)}
+    hit: dict[str, tuple[str, int]] = {}  # normal form -> (scheme, entity)
+    for (scheme, value), entity_id in _find(session, wanted, entities).items():
+        hit.setdefault(value, (scheme, entity_id))
     # codes not found as typed: validate fully (malformed?), and look up what validates
     results: list[CheckResult | None] = [None] * len(codes)
     retry: dict[tuple[str, str], list[int]] = {}
-    for i, raw in enumerate(codes):
-        if i in entity_of:
+    for value, at in positions.items():
+        if value in hit:
             continue
-        checked = check(raw if isinstance(raw, str) else "")
-        if not checked.valid or checked.scheme is None or checked.normalized is None:
-            results[i] = CheckResult(i, checked.public_dict()["input"] or "", "invalid", reason=checked.reason)
-            continue
-        key = (checked.scheme, checked.normalized)
-        retry.setdefault(key, []).append(i)
-    for (scheme, _value), entity_id in _find(session, retry, entities).items():
-        for i in retry[(scheme, _value)]:
-            entity_of[i] = (scheme, entity_id)
-    for (scheme, value), indexes in retry.items():
-        for i in indexes:
-            if i not in entity_of:
+        for i in at:
+            raw = codes[i]
+            checked = check(raw if isinstance(raw, str) else "")
+            if not checked.valid or checked.scheme is None or checked.normalized is None:
+                results[i] = CheckResult(i, checked.public_dict()["input"] or "", "invalid", reason=checked.reason)
+            else:
+                retry.setdefault((checked.scheme, checked.normalized), []).append(i)
+    found = _find(session, retry, entities)
+    shown_hits: list[tuple[list[int], str, int]] = [(positions[v], _shown(s, v), e) for v, (s, e) in hit.items()]
+    for (scheme, value), at in retry.items():
+        known = found.get((scheme, value))
+        if known is None:
+            for i in at:
                 results[i] = CheckResult(i, _shown(scheme, value), "unknown_entity")
+        else:
+            shown_hits.append((at, _shown(scheme, value), known))
     listed = _listings(session, set(entities), day)
     measures = sanctions_policy().for_action(action)
     by_rules: dict[tuple[str, ...], list[Measure]] = {(): []}
-    for i, (scheme, entity_id) in entity_of.items():
+    for at, shown, entity_id in shown_hits:
         entity_listings = listed.get(entity_id, [])
         rules = tuple(item["rule"] for item in entity_listings)
         applied = by_rules.get(rules)
         if applied is None:
             applied = by_rules[rules] = [m for m in measures if any(m.triggered_by(r) for r in rules)]
-        results[i] = CheckResult(
-            i,
-            _shown(scheme, normal[i]),
-            "restricted" if applied else "clear",
-            entity=entities[entity_id],
-            listings=entity_listings if applied else [],
-            measures=applied,
-            entity_id=entity_id,
-        )
+        decision = "restricted" if applied else "clear"
+        entity = entities[entity_id]
+        shown_listings = entity_listings if applied else []
+        for i in at:
+            results[i] = CheckResult(i, shown, decision, None, entity, shown_listings, applied, None, entity_id)
     return [r for r in results if r is not None]
 
 

@@ -130,6 +130,7 @@ def test_batch_checks_in_input_order_with_malformed_codes_per_row(
     assert body["measures"]["bidding_exclusion"]["basis"].startswith("《中华人民共和国招标投标法》")
     [listing] = [body["listings"][str(i)] for i in results[2]["listings"]]
     assert listing["rule_title"] == "重复侵权" and len(listing["decisions"]) == 2
+    assert "发改财金〔2018〕1702号" in body["rules"][listing["rule"]]["basis"]
     assert "entity" not in results[3] and results[0]["entity"]["uscc"] == OTHER
     assert response.json()["summary"] == {"clear": 1, "invalid": 1, "restricted": 3, "unknown_entity": 2}
     # the same as a CSV loan book, answered as CSV

@@ -97,11 +97,12 @@ def _batch(session: SessionDep, principal: Principal, codes: list[str], action: 
 def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> Response:
     """Results in input order; a malformed code is ``invalid`` with its reason, not an error
     of the batch. Set-based: a few queries whatever the size. To keep 100,000 answers small,
-    each result names its listings by id and its measures by code; ``listings`` and
-    ``measures`` at the top describe each once (rule, basis, dates, decision numbers)."""
+    each result names its listings by id and its measures by code; ``listings`` (rule, dates,
+    decision numbers), ``rules`` (title, basis) and ``measures`` at the top describe each once."""
     results = _batch(session, principal, body.codes, body.action)
     counts: dict[str, int] = {}
     listings: dict[str, Any] = {}
+    rules: dict[str, Any] = {}
     measures: dict[str, Any] = {}
     out = []
     for r in results:
@@ -116,11 +117,19 @@ def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> R
             item["measures"] = [m.code for m in r.measures]
             for listing in r.listings:
                 if str(listing["id"]) not in listings:
-                    listings[str(listing["id"])] = _json(listing)
+                    listings[str(listing["id"])] = _json({k: v for k, v in listing.items() if k != "basis"})
+                    rules.setdefault(listing["rule"], {"title": listing["rule_title"], "basis": listing["basis"]})
             for m in r.measures:
                 measures.setdefault(m.code, {"code": m.code, "name": m.name, "action": m.action, "basis": m.basis})
         out.append(item)
-    payload = {"results": out, "count": len(out), "summary": counts, "listings": listings, "measures": measures}
+    payload = {
+        "results": out,
+        "count": len(out),
+        "summary": counts,
+        "listings": listings,
+        "rules": rules,
+        "measures": measures,
+    }
     return Response(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 
