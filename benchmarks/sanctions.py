@@ -167,8 +167,12 @@ def _concurrent(call: Any, total: int, threads: int) -> float:
     return per * threads / (time.perf_counter() - t0)
 
 
-def run_sanctions(scale: str, out: Path, workdir: Path, log: Any = print) -> dict[str, Any]:
-    """Build the registry at ``scale`` on SQLite, measure, write the table into ``out``."""
+def run_sanctions(
+    scale: str, out: Path, workdir: Path, log: Any = print, prebuilt: tuple[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Build the registry at ``scale`` on SQLite (or take ``prebuilt``: the URL of one that
+    :func:`benchmarks.scale.build` filled and its answer; it is deleted afterwards), measure,
+    and write the table into ``out``."""
     from fastapi.testclient import TestClient
     from sqlalchemy import func, select, update
     from sqlmodel import Session
@@ -183,12 +187,16 @@ def run_sanctions(scale: str, out: Path, workdir: Path, log: Any = print) -> dic
 
     entities, decisions, batch_size, singles = SCALES[scale]
     workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "bench-sanctions.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{db}"
-    log(f"[sanctions] building {entities:,} entities and {decisions:,} decisions …")
-    built = build(url, entities=entities, decisions=decisions, seed=7)
+    if prebuilt is None:
+        db = workdir / "bench-sanctions.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{db}"
+        log(f"[sanctions] building {entities:,} entities and {decisions:,} decisions …")
+        built = build(url, entities=entities, decisions=decisions, seed=7)
+    else:
+        url, built = prebuilt
+        db = Path(url.removeprefix("sqlite:///"))
     today = date.fromisoformat(built["today"])
     previous = os.environ.get("XINYONG_TODAY")
     os.environ["XINYONG_TODAY"] = today.isoformat()
