@@ -232,7 +232,7 @@ class PenaltyPublic(BaseModel):
         def text(value: str | None) -> str | None:
             return redact_text(value) if value else value
 
-        return cls(
+        return cls.model_construct(
             id=row["id"],
             decision_no=row["decision_no"],
             name=row["name"],
@@ -259,7 +259,7 @@ class PenaltyPublic(BaseModel):
             source_name=row["source_name"],
             remarks=text(row["remarks"]),
             under_objection=bool(row.get("under_objection")),
-            publication=PublicationOut(
+            publication=PublicationOut.model_construct(
                 class_id=row["pub_class"],
                 published_from=row["pub_from"],
                 published_until=row["pub_latest_end"] - timedelta(days=1),
