@@ -236,6 +236,9 @@ def run(scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = pri
     finally:
         dbs.drop()
     write_markdown(out, scale, results)
+    from benchmarks.latency import run_latency  # lookup and search latency (publication issue)
+
+    run_latency(scale, out, pg_url, workdir, log=log)
     return results
 
 

@@ -95,7 +95,7 @@ def _probe(session: Session, postings: list[tuple[str, bool]]) -> dict[tuple[str
     """How many postings each (gram, at_start) has, counted up to ``_PROBE``: one statement."""
     columns = [
         select(func.count())
-        .select_from(select(literal(1)).where(GRAM.c.gram == g, GRAM.c.at_start.is_(s)).limit(_PROBE).subquery())
+        .select_from(select(literal(1)).where(GRAM.c.gram == g, GRAM.c.at_start == s).limit(_PROBE).subquery())
         .scalar_subquery()
         for g, s in postings
     ]
@@ -135,12 +135,12 @@ def _walk(
     entities that hold the ``also`` postings, whose names pass ``accept`` and that are public,
     until the collector is full or the postings end."""
     other = GRAM.alias("other")
-    conditions = [GRAM.c.gram == driver[0], GRAM.c.at_start.is_(driver[1])]
+    conditions = [GRAM.c.gram == driver[0], GRAM.c.at_start == driver[1]]
     for g, s in also:
         conditions.append(
             exists().where(
                 other.c.gram == g,
-                other.c.at_start.is_(s),
+                other.c.at_start == s,
                 other.c.name_len == GRAM.c.name_len,
                 other.c.entity_id == GRAM.c.entity_id,
             )
@@ -227,14 +227,15 @@ def search(*, session: Session, q: str, day: date, limit: int = 20, offset: int 
     if page:
         for row in session.execute(select(ENTITY).where(one_of(session, ENTITY.c.id, [i for i, _ in page]))).all():
             found[row.id] = Entity.model_validate(dict(row._mapping))
-    hits = []
-    for entity_id, rank in page:
-        entity = found[entity_id]
-        matched_name = None
-        if rank >= 1 and key not in search_key(entity.name):
-            names = session.execute(
-                select(NAME.c.name, NAME.c.search_key).where(NAME.c.entity_id == entity_id).order_by(NAME.c.id)
-            ).all()
-            matched_name = next((n for n, k in names if key in k), None)
-        hits.append(Hit(entity=entity, matched_name=matched_name, rank=rank))
+    # a former name that matched, for hits whose current name does not hold the query
+    formerly = [e for e, rank in page if rank >= 1 and key not in search_key(found[e].name)]
+    matched: dict[int, str] = {}
+    if formerly:
+        stmt = select(NAME.c.entity_id, NAME.c.name, NAME.c.search_key).where(
+            one_of(session, NAME.c.entity_id, formerly)
+        )
+        for entity_id, name, name_key in session.execute(stmt.order_by(NAME.c.id)).all():
+            if key in name_key:
+                matched.setdefault(entity_id, name)
+    hits = [Hit(entity=found[e], matched_name=matched.get(e), rank=rank) for e, rank in page]
     return SearchPage(hits=hits, count=len(ranked), capped=not exhausted)
