@@ -374,6 +374,12 @@ def build(url: str, *, entities: int, decisions: int, seed: int = 7) -> dict[str
     counts["publication_windows_computed"] = len(windows)
 
     started = time.perf_counter()
+    if postgres:
+        with engine.begin() as conn:  # ids were given explicitly: move the sequences past them
+            for table in ("agency", "entity"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                )
     if postgres:  # what autovacuum would soon do: statistics and the visibility map
         with engine.connect() as conn:
             auto = conn.execution_options(isolation_level="AUTOCOMMIT")
