@@ -24,7 +24,7 @@ cap with ``capped`` set (the portal shows "1000+").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -82,15 +82,6 @@ def _hidden(session: Session, ids: Sequence[int], day: date) -> set[int]:
     return set(session.execute(stmt).scalars())
 
 
-def _keys_of(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
-    keys: dict[int, list[str]] = {}
-    if ids:
-        stmt = select(NAME.c.entity_id, NAME.c.search_key).where(one_of(session, NAME.c.entity_id, list(ids)))
-        for entity_id, key in session.execute(stmt).all():
-            keys.setdefault(entity_id, []).append(key)
-    return keys
-
-
 def _probe(session: Session, postings: list[tuple[str, bool]]) -> dict[tuple[str, bool], int]:
     """How many postings each (gram, at_start) has, counted up to ``_PROBE``: one statement."""
     columns = [
@@ -127,13 +118,15 @@ def _walk(
     *,
     driver: tuple[str, bool],
     also: list[tuple[str, bool]],
-    accept: Callable[[list[str]], bool] | None,
+    pattern: str | None,
     rank: int,
     day: date,
 ) -> None:
     """Walk the driver gram's postings in result order (current-name length, id), keeping
-    entities that hold the ``also`` postings, whose names pass ``accept`` and that are public,
-    until the collector is full or the postings end."""
+    entities that hold the ``also`` postings, have a name ``LIKE pattern`` and are public,
+    until the collector is full or the postings end. Every test is a correlated probe of a
+    primary key or unique index, evaluated by the database row by row in walk order, so a
+    batch stops at its LIMIT."""
     other = GRAM.alias("other")
     conditions = [GRAM.c.gram == driver[0], GRAM.c.at_start == driver[1]]
     for g, s in also:
@@ -145,25 +138,28 @@ def _walk(
                 other.c.entity_id == GRAM.c.entity_id,
             )
         )
-    batch = out.need + 1
+    if pattern is not None:
+        conditions.append(
+            exists().where(NAME.c.entity_id == GRAM.c.entity_id, NAME.c.search_key.like(pattern, escape="\\"))
+        )
+    published = exists().where(PENALTY.c.entity_id == ENTITY.c.id, published_on(day))
+    conditions.append(~exists().where(ENTITY.c.id == GRAM.c.entity_id, ENTITY.c.kind == "natural_person", ~published))
     last: tuple[int, int] | None = None
     while not out.full:
+        batch = out.need + 1 - len(out.ranked)
         stmt = select(GRAM.c.name_len, GRAM.c.entity_id).where(*conditions)
         if last is not None:
             stmt = stmt.where(tuple_(GRAM.c.name_len, GRAM.c.entity_id) > tuple_(literal(last[0]), literal(last[1])))
         rows = session.execute(stmt.order_by(GRAM.c.name_len, GRAM.c.entity_id).limit(batch)).all()
-        candidates = [e for _, e in rows if e not in out.seen]
-        if accept is not None:
-            keys = _keys_of(session, candidates)
-            candidates = [e for e in candidates if accept(keys.get(e, []))]
-        hidden = _hidden(session, candidates, day)
-        for entity_id in candidates:
-            if entity_id not in hidden:
-                out.add(entity_id, rank)
+        for _length, entity_id in rows:
+            out.add(entity_id, rank)
         if len(rows) < batch:
             return
         last = (rows[-1][0], rows[-1][1])
-        batch = min(batch * 4, 50_000)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _rarest(counts: dict[tuple[str, bool], int], needed: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -212,13 +208,13 @@ def search(*, session: Session, q: str, day: date, limit: int = 20, offset: int 
         if counts[prefix_needs[0]] and not out.full:
             _walk(
                 session, out, driver=prefix_needs[0], also=prefix_needs[1 : 1 + _ALSO],
-                accept=(lambda keys: any(k.startswith(key) for k in keys)) if long_key else None, rank=2, day=day,
+                pattern=_escape(key) + "%" if long_key else None, rank=2, day=day,
             )  # fmt: skip
         contains_needs = _rarest(counts, inner)
         if counts[contains_needs[0]] and not out.full:
             _walk(
                 session, out, driver=contains_needs[0], also=contains_needs[1 : 1 + _ALSO],
-                accept=(lambda keys: any(key in k for k in keys)) if long_key else None, rank=3, day=day,
+                pattern="%" + _escape(key) + "%" if long_key else None, rank=3, day=day,
             )  # fmt: skip
     exhausted = not out.full
     ranked = out.ranked[: out.need]
