@@ -174,6 +174,16 @@ def build(url: str, *, entities: int, decisions: int, seed: int = 7) -> dict[str
     name_rows: list[dict[str, Any]] = []
     sample: dict[str, list[str]] = {k: [] for k in ("uscc", "reg_no", "names", "former_names", "traditional_names")}
     sample["person_names"] = []
+    pick, seen = random.Random(seed + 1), dict.fromkeys(sample, 0)
+
+    def keep(kind: str, value: str) -> None:
+        """A uniform sample over the whole registry (reservoir sampling, 1,000 per kind)."""
+        seen[kind] += 1
+        if len(sample[kind]) < 1000:
+            sample[kind].append(value)
+        elif (slot := pick.randrange(seen[kind])) < 1000:
+            sample[kind][slot] = value
+
     s2t = _s2t()
     for i in range(entities):
         entity_id = i + 1
@@ -200,8 +210,7 @@ def build(url: str, *, entities: int, decisions: int, seed: int = 7) -> dict[str
             name = f"{place}{w1}{w2}{trade}{form}"
             if rng.random() < 0.03:  # Hong Kong / Taiwan style: registered in traditional characters
                 name = s2t.convert(name)
-                if len(sample["traditional_names"]) < 400:
-                    sample["traditional_names"].append(name)
+                keep("traditional_names", name)
             if authority == "9" and rng.random() < 0.12:  # its old registration number, linked
                 digit = rng.choice("6789") if kind == "individual_business" else rng.choice("0123")
                 reg = build_reg_no(f"{region}{digit}{i:07d}")
@@ -221,15 +230,14 @@ def build(url: str, *, entities: int, decisions: int, seed: int = 7) -> dict[str
             name_rows.append({"entity_id": entity_id, "name": former, "first_seen": registered,
                               "last_seen": renamed - timedelta(days=1)})  # fmt: skip
             registered = renamed
-            if len(sample["former_names"]) < 400:
-                sample["former_names"].append(former)
+            keep("former_names", former)
         name_rows.append({"entity_id": entity_id, "name": name, "first_seen": registered, "last_seen": today})
-        if uscc and len(sample["uscc"]) < 1000 and rng.random() < 0.01:
-            sample["uscc"].append(uscc)
-        if reg and len(sample["reg_no"]) < 1000 and rng.random() < 0.05:
-            sample["reg_no"].append(reg)
-        if kind != "natural_person" and len(sample["names"]) < 1000 and rng.random() < 0.01:
-            sample["names"].append(name)
+        if uscc:
+            keep("uscc", uscc)
+        if reg:
+            keep("reg_no", reg)
+        if kind != "natural_person":
+            keep("names", name)
     timings["generate_entities"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -146,6 +146,9 @@ def _published_penalties(
     if until:
         conditions.append(PENALTY.c.decision_date <= until)
     stmt = with_agency_code(*conditions)
+    if limit is None and not offset:  # every row is read anyway (a profile): no separate count
+        rows = session.execute(stmt).mappings().all()
+        return [PenaltyPublic.from_row(r) for r in rows], len(rows)
     total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
     stmt = stmt.offset(offset)
     if limit is not None:
