@@ -290,7 +290,10 @@ class EntitySearch(BaseModel):
     """A page of search results with the total."""
 
     data: list[EntityHit]
-    count: int
+    count: int = Field(description="命中总数，超过上限时为上限 / total, or the cap when there are more")
+    count_capped: bool = Field(
+        default=False, description="总数超过上限（显示为“1000+”）/ there are more than ``count`` matches"
+    )
 
 
 class ListingDecisionOut(BaseModel):

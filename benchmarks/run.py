@@ -236,9 +236,13 @@ def run(scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = pri
     finally:
         dbs.drop()
     write_markdown(out, scale, results)
+    from benchmarks.latency import run_latency  # lookup and search latency (publication issue)
     from benchmarks.sanctions import run_sanctions  # rules run and checks (blacklist and sanctions issues)
 
-    run_sanctions(scale, out, workdir, log=log)
+    # one SQLite registry at scale serves both: built once, kept for the sanctions benchmark
+    sections = run_latency(scale, out, pg_url, workdir, log=log, keep_sqlite=True)
+    sqlite = next(s for s in sections if s["database"] == "SQLite")
+    run_sanctions(scale, out, workdir, log=log, prebuilt=(sqlite["url"], sqlite["built"]))
     return results
 
 

@@ -3,7 +3,8 @@
 An entity (organisation, individual business or natural person) is stored once, under its
 USCC when it has one. Legacy identifiers (工商注册号, 组织机构代码, 税务登记号, resident IDs) are
 linked to it, so a decision delivered under any of them reaches the same entity. Names are kept
-over time so old names stay searchable.
+over time so old names stay searchable, and every name is cut into bigrams in
+``entity_name_gram``, the index the public search walks (see :mod:`registry.portal`).
 
 Linking never merges silently: identifiers that point at two different entities, or an entity
 that already holds another value of a single-valued scheme, raise :class:`Conflict`.
@@ -18,7 +19,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, UniqueConstraint, bindparam, text, update
+from sqlalchemy import DateTime, UniqueConstraint, bindparam, delete, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
@@ -76,6 +77,32 @@ class EntityName(SQLModel, table=True):
     search_key: str = Field(max_length=512, index=True)
     first_seen: date
     last_seen: date
+
+
+class EntityNameGram(SQLModel, table=True):
+    """A posting of the name search index: entity ``entity_id`` has a name whose search key holds
+    the two characters ``gram`` at its start (``at_start``) or further in. ``name_len`` is the
+    length of the entity's *current* name, the search's tie-break, so that walking one gram's
+    postings in key order yields entities already ranked (shorter name, then older id) and a
+    search can stop after a page. Derived from ``entity_name``; kept in step by
+    :func:`resolve_many`. One B-tree: a clustered primary key (``WITHOUT ROWID`` on SQLite)."""
+
+    __tablename__ = "entity_name_gram"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    gram: str = Field(max_length=2, primary_key=True)
+    at_start: bool = Field(primary_key=True)
+    name_len: int = Field(primary_key=True)
+    entity_id: int = Field(primary_key=True)
+
+
+GRAM = EntityNameGram.__table__  # type: ignore[attr-defined]
+
+
+def name_grams(key: str) -> set[tuple[str, bool]]:
+    """The postings of one search key: each pair of adjacent characters, and whether it opens
+    the key. A key shorter than two characters has none (queries need two characters)."""
+    return {(key[i : i + 2], i == 0) for i in range(len(key) - 1)}
 
 
 @lru_cache(maxsize=1)
@@ -344,14 +371,17 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
             [{"eid": e, "new_uscc": u, "new_region": u[2:8]} for e, u in uscc_links.items()],
         )
     if names:
-        _upsert_names(session, {(real.get(e, e), n): span for (e, n), span in names.items()}, now)
+        _upsert_names(session, {(real.get(e, e), n): span for (e, n), span in names.items()}, now, set(real.values()))
     session.flush()
     return final
 
 
-def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime) -> None:
-    """Record names with their first and last day seen, then make each touched entity's current
-    name the one seen most recently."""
+def _upsert_names(
+    session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime, created: set[int]
+) -> None:
+    """Record names with their first and last day seen, make each touched entity's current
+    name the one seen most recently, and keep the name search index in step (``created``: the
+    entities this call made)."""
     if session.get_bind().dialect.name == "postgresql":
         # COPY into a staging table, then one set-based upsert.
         session.execute(
@@ -395,8 +425,13 @@ def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, dat
             if i is not None
         )
     stale = sorted({e for e, n in names if current.get(e) != n})
-    if not stale:
-        return
+    if stale:
+        _set_current_names(session, stale, now)
+    _index_names(session, names, created, current, stale)
+
+
+def _set_current_names(session: Session, stale: list[int], now: datetime) -> None:
+    """Make each entity's current name the one seen most recently."""
     latest = (
         select(EntityName.name)
         .where(col(EntityName.entity_id) == ENTITY.c.id)
@@ -407,6 +442,56 @@ def _upsert_names(session: Session, names: dict[tuple[int, str], tuple[date, dat
     for part in _chunks(stale):
         session.execute(
             update(ENTITY).where(ENTITY.c.id.in_(part)).values(name=latest, updated_at=now),
+        )
+
+
+def _index_names(
+    session: Session,
+    names: dict[tuple[int, str], tuple[date, date]],
+    created: set[int],
+    before: dict[int, str],
+    stale: list[int],
+) -> None:
+    """Postings for the names this call wrote. A new entity with one name gets that name's
+    grams; an entity whose names or current name changed (``stale``) has its postings rebuilt
+    from all its names, at its new current-name length. Old postings are found by their full
+    key (old length from ``before``), so the index needs no second B-tree on ``entity_id``."""
+    rows: set[tuple[str, bool, int, int]] = set()
+    stale_set = set(stale)
+    for entity_id, name in names:
+        if entity_id in created and entity_id not in stale_set:
+            rows.update((g, s, len(name), entity_id) for g, s in name_grams(search_key(name)))
+    if stale:
+        keys: dict[int, list[str]] = {}
+        current: dict[int, str] = {}
+        for part in _chunks(stale):
+            stmt = select(EntityName.entity_id, EntityName.search_key).where(
+                one_of(session, col(EntityName.entity_id), part)
+            )
+            for entity_id, key in session.exec(stmt).all():
+                keys.setdefault(entity_id, []).append(key)
+            stmt_names = select(Entity.id, Entity.name).where(one_of(session, col(Entity.id), part))
+            current.update((i, n) for i, n in session.exec(stmt_names).all() if i is not None)
+        gone: list[dict[str, Any]] = []
+        for entity_id in stale:
+            grams = set().union(*(name_grams(k) for k in keys.get(entity_id, [])))
+            if entity_id not in created:
+                old = len(before[entity_id])
+                gone += [{"g": g, "s": s, "n": old, "e": entity_id} for g, s in grams]
+            rows.update((g, s, len(current[entity_id]), entity_id) for g, s in grams)
+        if gone:
+            session.execute(
+                delete(GRAM).where(
+                    GRAM.c.gram == bindparam("g"),
+                    GRAM.c.at_start == bindparam("s"),
+                    GRAM.c.name_len == bindparam("n"),
+                    GRAM.c.entity_id == bindparam("e"),
+                ),
+                gone,
+            )
+    if rows:
+        bulk_insert(
+            session, GRAM, [{"gram": g, "at_start": s, "name_len": n, "entity_id": e} for g, s, n, e in sorted(rows)]
         )
 
 

@@ -6,7 +6,7 @@ from registry.access import ApiKey
 from registry.agencies import Agency
 from registry.audit import AuditEvent
 from registry.batches import ImportBatch, ImportRejection
-from registry.entities import Entity, EntityIdentifier, EntityName
+from registry.entities import Entity, EntityIdentifier, EntityName, EntityNameGram
 from registry.listings import Listing, ListingDecision, ListingEvent
 from registry.penalties import PenaltyDecision, PenaltyDecisionHistory
 from registry.repair import RecordObjection, RepairApplication
@@ -21,6 +21,7 @@ __all__ = [
     "Entity",
     "EntityIdentifier",
     "EntityName",
+    "EntityNameGram",
     "ImportBatch",
     "ImportRejection",
     "Listing",

@@ -4,28 +4,45 @@ Privacy rule: a natural person appears in public output (profile, search) only w
 one of their penalty decisions is published; a person known only through unpublished (minor,
 expired, revoked) decisions is not shown at all. Organisations and individual businesses are
 public registrations and are always shown, with only their published penalties.
+
+Search (measured in BENCHMARKS.md): names are folded to a search key (``search_key``) and cut
+into bigram postings (``entity_name_gram``, kept in step where names are written). Postings are
+keyed (gram, at start of a name?, length of the entity's current name, entity id), so walking
+one gram's postings in key order meets entities already in result order. A search takes the
+identifier match, then exact names (the ``search_key`` index), then walks the postings of the
+query's rarest gram that opens a name (prefix tier) and then of its rarest gram anywhere
+(contains tier), each candidate also required to hold the query's other rare grams (primary
+key probes) and checked against its real names, and stops once it has a page and the count
+cap. Chosen over SQLite FTS5 trigram and PostgreSQL pg_trgm because Chinese queries are often
+two characters (trigrams cannot answer them), because one design serves both engines, and
+because the ranking order lives in the index itself, so a query that matches 100,000 names
+costs what a rare one does.
+
+Counting is exact up to :data:`SEARCH_COUNT_CAP`; beyond it the search stops and reports the
+cap with ``capped`` set (the portal shows "1000+").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import exists, func, literal, select, text, tuple_
 from sqlmodel import Session
 
-from registry.entities import ENTITY, Entity, EntityName, Ident, find_by_identifier, search_key
+from registry.db import one_of
+from registry.entities import ENTITY, GRAM, Entity, EntityName, Ident, find_by_identifier, search_key
 from registry.errors import FieldError, ValidationFailed
 from registry.identifiers import check
 from registry.penalties import PENALTY, published_on
 
 NAME = EntityName.__table__  # type: ignore[attr-defined]
-
-
-def _visible(day: date) -> Any:
-    has_published = exists().where(PENALTY.c.entity_id == ENTITY.c.id, published_on(day))
-    return or_(ENTITY.c.kind != "natural_person", has_published)
+SEARCH_COUNT_CAP = 1000
+# Postings counted per gram to find the rarest; past this a gram is simply "common".
+_PROBE = 2000
+# How many of the other rare grams a candidate must also hold (each a primary-key probe).
+_ALSO = 3
 
 
 def is_public(*, session: Session, entity: Entity, day: date) -> bool:
@@ -45,17 +62,119 @@ class Hit:
     rank: int
 
 
+@dataclass
+class SearchPage:
+    """A page of hits; ``count`` is exact unless ``capped`` (then: more than ``count``)."""
+
+    hits: list[Hit]
+    count: int
+    capped: bool
+
+
+def _hidden(session: Session, ids: Sequence[int], day: date) -> set[int]:
+    """Which of these entities are natural persons with nothing published on ``day``."""
+    if not ids:
+        return set()
+    published = exists().where(PENALTY.c.entity_id == ENTITY.c.id, published_on(day))
+    stmt = select(ENTITY.c.id).where(
+        one_of(session, ENTITY.c.id, list(ids)), ENTITY.c.kind == "natural_person", ~published
+    )
+    return set(session.execute(stmt).scalars())
+
+
+def _probe(session: Session, postings: list[tuple[str, bool]]) -> dict[tuple[str, bool], int]:
+    """How many postings each (gram, at_start) has, counted up to ``_PROBE``: one statement."""
+    columns = [
+        select(func.count())
+        .select_from(select(literal(1)).where(GRAM.c.gram == g, GRAM.c.at_start == s).limit(_PROBE).subquery())
+        .scalar_subquery()
+        for g, s in postings
+    ]
+    counts = session.execute(select(*columns)).one()
+    return dict(zip(postings, (int(c) for c in counts), strict=True))
+
+
+class _Collector:
+    """Entities in result order, each once, up to ``need`` + 1 (one more tells "there are more")."""
+
+    def __init__(self, need: int) -> None:
+        self.need = need
+        self.ranked: list[tuple[int, int]] = []
+        self.seen: set[int] = set()
+
+    @property
+    def full(self) -> bool:
+        return len(self.ranked) > self.need
+
+    def add(self, entity_id: int, rank: int) -> None:
+        if entity_id not in self.seen and not self.full:
+            self.seen.add(entity_id)
+            self.ranked.append((entity_id, rank))
+
+
+def _walk(
+    session: Session,
+    out: _Collector,
+    *,
+    driver: tuple[str, bool],
+    also: list[tuple[str, bool]],
+    pattern: str | None,
+    rank: int,
+    day: date,
+) -> None:
+    """Walk the driver gram's postings in result order (current-name length, id), keeping
+    entities that hold the ``also`` postings, have a name ``LIKE pattern`` and are public,
+    until the collector is full or the postings end. Every test is a correlated probe of a
+    primary key or unique index, evaluated by the database row by row in walk order, so a
+    batch stops at its LIMIT."""
+    other = GRAM.alias("other")
+    conditions = [GRAM.c.gram == driver[0], GRAM.c.at_start == driver[1]]
+    for g, s in also:
+        conditions.append(
+            exists().where(
+                other.c.gram == g,
+                other.c.at_start == s,
+                other.c.name_len == GRAM.c.name_len,
+                other.c.entity_id == GRAM.c.entity_id,
+            )
+        )
+    if pattern is not None:
+        conditions.append(
+            exists().where(NAME.c.entity_id == GRAM.c.entity_id, NAME.c.search_key.like(pattern, escape="\\"))
+        )
+    published = exists().where(PENALTY.c.entity_id == ENTITY.c.id, published_on(day))
+    conditions.append(~exists().where(ENTITY.c.id == GRAM.c.entity_id, ENTITY.c.kind == "natural_person", ~published))
+    last: tuple[int, int] | None = None
+    while not out.full:
+        batch = out.need + 1 - len(out.ranked)
+        stmt = select(GRAM.c.name_len, GRAM.c.entity_id).where(*conditions)
+        if last is not None:
+            stmt = stmt.where(tuple_(GRAM.c.name_len, GRAM.c.entity_id) > tuple_(literal(last[0]), literal(last[1])))
+        rows = session.execute(stmt.order_by(GRAM.c.name_len, GRAM.c.entity_id).limit(batch)).all()
+        for _length, entity_id in rows:
+            out.add(entity_id, rank)
+        if len(rows) < batch:
+            return
+        last = (rows[-1][0], rows[-1][1])
+
+
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search(*, session: Session, q: str, day: date, limit: int = 20, offset: int = 0) -> tuple[list[Hit], int]:
+def _rarest(counts: dict[tuple[str, bool], int], needed: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The needed postings, rarest first, without repeats."""
+    return sorted(dict.fromkeys(needed), key=lambda p: counts[p])
+
+
+def search(*, session: Session, q: str, day: date, limit: int = 20, offset: int = 0) -> SearchPage:
     """Entities matching ``q``: an exact identifier first, then exact names, names starting
     with ``q``, names containing it; current and former names; simplified and traditional
-    characters alike. Returns a page of hits and the total."""
-    text = q.strip()
-    key = search_key(text)
-    checked = check(text)
+    characters alike. Within a rank: shorter current name first, then the older entity.
+    Returns a page of hits and the total (see :class:`SearchPage` for the cap)."""
+    typed = q.strip()
+    key = search_key(typed)
+    checked = check(typed)
     exact: Entity | None = None
     if checked.valid and checked.scheme and checked.normalized:
         exact = find_by_identifier(session=session, ident=Ident(checked.scheme, checked.normalized))
@@ -65,39 +184,58 @@ def search(*, session: Session, q: str, day: date, limit: int = 20, offset: int 
             code="query_too_short",
             errors=[FieldError("q", "query_too_short", "at least 2 characters of a name, or a whole code", q)],
         )
-    rank = func.min(
-        case(
-            (NAME.c.search_key == key, 1),
-            (NAME.c.search_key.like(_escape(key) + "%", escape="\\"), 2),
-            else_=3,
+    out = _Collector(max(SEARCH_COUNT_CAP, offset + limit))
+    if session.get_bind().dialect.name == "postgresql":
+        # The walks stop at a LIMIT within a few thousand index entries; parallel workers cost
+        # more to start (about 20 ms) than the walk itself. For this transaction only.
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    if exact is not None and exact.id is not None and not _hidden(session, [exact.id], day):
+        out.add(exact.id, 0)
+    if len(key) >= 2:
+        # exact names: few, from the search_key index, ordered here
+        stmt = (
+            select(ENTITY.c.id, ENTITY.c.name)
+            .where(ENTITY.c.id.in_(select(NAME.c.entity_id).where(NAME.c.search_key == key)))
+            .distinct()
         )
-    ).label("rank")
-    matches = (
-        select(NAME.c.entity_id, rank)
-        .where(NAME.c.search_key.like("%" + _escape(key) + "%", escape="\\"))
-        .group_by(NAME.c.entity_id)
-    )
-    union: Any = matches
-    if exact is not None and exact.id is not None:
-        union = matches.union_all(select(literal(exact.id).label("entity_id"), literal(0).label("rank")))
-    matched = union.subquery()
-    best = select(matched.c.entity_id, func.min(matched.c.rank).label("rank")).group_by(matched.c.entity_id).subquery()
-    base = select(ENTITY, best.c.rank).join(best, best.c.entity_id == ENTITY.c.id).where(_visible(day))
-    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-    rows = session.execute(
-        base.order_by(best.c.rank, func.length(ENTITY.c.name), ENTITY.c.id).limit(limit).offset(offset)
-    ).all()
-    hits = []
-    for row in rows:
-        entity = Entity.model_validate(dict(row._mapping))
-        matched_name = None
-        if row.rank >= 1 and key not in search_key(entity.name):
-            matched_name = session.execute(
-                select(NAME.c.name)
-                .where(
-                    and_(NAME.c.entity_id == entity.id, NAME.c.search_key.like("%" + _escape(key) + "%", escape="\\"))
-                )
-                .limit(1)
-            ).scalar_one_or_none()
-        hits.append(Hit(entity=entity, matched_name=matched_name, rank=int(row.rank)))
-    return hits, int(total)
+        named = sorted(session.execute(stmt).all(), key=lambda r: (len(r[1]), r[0]))
+        hidden = _hidden(session, [r[0] for r in named], day)
+        for entity_id, _name in named:
+            if entity_id not in hidden:
+                out.add(entity_id, 1)
+        grams = [key[i : i + 2] for i in range(1, len(key) - 1)]
+        opening = (key[:2], True)
+        inner = [(g, False) for g in [key[:2], *grams]]
+        counts = _probe(session, list(dict.fromkeys([opening, *inner])))
+        long_key = len(key) > 2
+        prefix_needs = _rarest(counts, [opening, *[(g, False) for g in grams]])
+        if counts[prefix_needs[0]] and not out.full:
+            _walk(
+                session, out, driver=prefix_needs[0], also=prefix_needs[1 : 1 + _ALSO],
+                pattern=_escape(key) + "%" if long_key else None, rank=2, day=day,
+            )  # fmt: skip
+        contains_needs = _rarest(counts, inner)
+        if counts[contains_needs[0]] and not out.full:
+            _walk(
+                session, out, driver=contains_needs[0], also=contains_needs[1 : 1 + _ALSO],
+                pattern="%" + _escape(key) + "%" if long_key else None, rank=3, day=day,
+            )  # fmt: skip
+    exhausted = not out.full
+    ranked = out.ranked[: out.need]
+    page = ranked[offset : offset + limit]
+    found: dict[int, Entity] = {}
+    if page:
+        for row in session.execute(select(ENTITY).where(one_of(session, ENTITY.c.id, [i for i, _ in page]))).all():
+            found[row.id] = Entity.model_validate(dict(row._mapping))
+    # a former name that matched, for hits whose current name does not hold the query
+    formerly = [e for e, rank in page if rank >= 1 and key not in search_key(found[e].name)]
+    matched: dict[int, str] = {}
+    if formerly:
+        stmt = select(NAME.c.entity_id, NAME.c.name, NAME.c.search_key).where(
+            one_of(session, NAME.c.entity_id, formerly)
+        )
+        for entity_id, name, name_key in session.execute(stmt.order_by(NAME.c.id)).all():
+            if key in name_key:
+                matched.setdefault(entity_id, name)
+    hits = [Hit(entity=found[e], matched_name=matched.get(e), rank=rank) for e, rank in page]
+    return SearchPage(hits=hits, count=len(ranked), capped=not exhausted)

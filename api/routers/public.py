@@ -77,10 +77,11 @@ def search_entities(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> EntitySearch:
-    """Exact codes first, then exact names, names that start with ``q``, names containing it."""
-    hits, count = portal.search(session=session, q=q, day=clock.today(), limit=limit, offset=offset)
+    """Exact codes first, then exact names, names that start with ``q``, names containing it.
+    ``count`` is exact up to 1,000; past that it is 1,000 with ``count_capped`` true."""
+    page = portal.search(session=session, q=q, day=clock.today(), limit=limit, offset=offset)
     data = []
-    for hit in hits:
+    for hit in page.hits:
         data.append(
             EntityHit(
                 uscc=hit.entity.uscc,
@@ -91,7 +92,7 @@ def search_entities(
                 match="code" if hit.rank == 0 else ("name" if hit.rank == 1 else "partial"),
             )
         )
-    return EntitySearch(data=data, count=count)
+    return EntitySearch(data=data, count=page.count, count_capped=page.capped)
 
 
 @router.get(
@@ -156,6 +157,9 @@ def _published_penalties(
     if until:
         conditions.append(PENALTY.c.decision_date <= until)
     stmt = with_agency_code(*conditions)
+    if limit is None and not offset:  # every row is read anyway (a profile): no separate count
+        rows = session.execute(stmt).mappings().all()
+        return [PenaltyPublic.from_row(r) for r in rows], len(rows)
     total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
     stmt = stmt.offset(offset)
     if limit is not None:
