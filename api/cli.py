@@ -499,7 +499,8 @@ def bench_run(
         "bench-out"
     ),
 ) -> None:
-    """Measure import throughput beside its floor on SQLite (and PostgreSQL) and write the table."""
+    """Measure import throughput, then lookup and search latency, each beside its floor, on SQLite (and
+    PostgreSQL), and write the tables."""
     from benchmarks.run import SCALES, run
 
     if scale not in SCALES:

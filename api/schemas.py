@@ -290,9 +290,11 @@ class EntitySearch(BaseModel):
     """A page of search results with the total."""
 
     data: list[EntityHit]
-    count: int = Field(description="命中总数，超过上限时为上限 / total, or the cap when there are more")
+    count: int = Field(description="命中总数；count_capped 时为下限 / total matches; a lower bound when count_capped")
     count_capped: bool = Field(
-        default=False, description="总数超过上限（显示为“1000+”）/ there are more than ``count`` matches"
+        default=False,
+        description="命中超过 1000 条，未全部计数（显示为“1000+”）/ more than ``count`` matches: counting stopped at "
+        "1,000 (or at the end of the requested page, when that lies further)",
     )
 
 

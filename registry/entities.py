@@ -490,9 +490,27 @@ def _index_names(
                 gone,
             )
     if rows:
-        bulk_insert(
-            session, GRAM, [{"gram": g, "at_start": s, "name_len": n, "entity_id": e} for g, s, n, e in sorted(rows)]
+        _insert_postings(session, sorted(rows))
+
+
+def _insert_postings(session: Session, rows: list[tuple[str, bool, int, int]]) -> None:
+    """Postings in key order, as plain tuples on the raw cursor (``executemany`` on SQLite,
+    ``COPY`` on PostgreSQL): the hot path of every import, so no per-row dicts."""
+    raw = session.connection().connection.dbapi_connection
+    if session.get_bind().dialect.name == "postgresql":
+        copy_sql = "COPY entity_name_gram (gram, at_start, name_len, entity_id) FROM STDIN"
+        with raw.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            "INSERT INTO entity_name_gram (gram, at_start, name_len, entity_id) VALUES (?, ?, ?, ?)",
+            [(g, int(s), n, e) for g, s, n, e in rows],
         )
+    finally:
+        cursor.close()
 
 
 def resolve_entity(

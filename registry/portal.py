@@ -18,8 +18,9 @@ two characters (trigrams cannot answer them), because one design serves both eng
 because the ranking order lives in the index itself, so a query that matches 100,000 names
 costs what a rare one does.
 
-Counting is exact up to :data:`SEARCH_COUNT_CAP`; beyond it the search stops and reports the
-cap with ``capped`` set (the portal shows "1000+").
+Counting is exact up to :data:`SEARCH_COUNT_CAP`; beyond it the search stops (at the cap, or at
+the end of the requested page when that lies further) and reports how many it found with
+``capped`` set (the portal shows "1000+").
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ def search_entities(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> EntitySearch:
     """Exact codes first, then exact names, names that start with ``q``, names containing it.
-    ``count`` is exact up to 1,000; past that it is 1,000 with ``count_capped`` true."""
+    ``count`` is exact up to 1,000; past that, counting stops (at 1,000 or at the end of the
+    requested page) and ``count_capped`` is true."""
     page = portal.search(session=session, q=q, day=clock.today(), limit=limit, offset=offset)
     data = []
     for hit in page.hits:
