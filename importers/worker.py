@@ -25,7 +25,7 @@ def _send(out: BinaryIO, item: Any) -> None:
 
 def main(argv: list[str]) -> int:
     """Validate the file and stream the chunks; returns the exit code."""
-    from importers.pipeline import _chunks, _validate_chunk
+    from importers.pipeline import _chunks, _pack, _validate_chunk
     from importers.readers import open_source
     from importers.rows import RowValidator
 
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
         with open_source(Path(path), name, encoding or None) as source:
             validator = RowValidator(date.fromisoformat(today))
             for chunk in _chunks(source.records, int(chunk_rows)):
-                _send(out, ("chunk", _validate_chunk(chunk, validator)))
+                _send(out, ("chunk", _pack(_validate_chunk(chunk, validator), validator.today)))
         _send(out, ("done", None))
     except BrokenPipeError:
         return 1  # the importing process is gone

@@ -8,7 +8,7 @@ what ``xinyong init`` runs, and it is safe to run any number of times.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Integer, Numeric, String, Table, any_, event, func, literal, select, text
 from sqlalchemy import column as sql_column
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -133,6 +134,59 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, params)
+    finally:
+        cursor.close()
+
+
+@lru_cache(maxsize=1)
+def _plain_dialect() -> Dialect:
+    return sqlite.dialect()  # type: ignore[no-any-return]
+
+
+def plain_codec(
+    table: Table, names: Sequence[str]
+) -> tuple[Callable[[list[Any]], tuple[Any, ...]], Callable[[Sequence[Any]], list[Any]]]:
+    """Encode and decode rows of ``names`` in their *plain* form: what the columns' own SQLite
+    bind processors make of them (text for dates and decimals, 0/1 for booleans). It is what
+    SQLite stores, what PostgreSQL's COPY reads as text, and it pickles cheaply, so the reader
+    process can prepare rows in it; decoding (the SQLite result processors) gives the Python
+    values back."""
+    dialect = _plain_dialect()
+    cols = [table.c[n] for n in names]
+    binds = [(i, p) for i, c in enumerate(cols) if (p := c.type._cached_bind_processor(dialect)) is not None]
+    results = [(i, p) for i, c in enumerate(cols) if (p := c.type._cached_result_processor(dialect, None)) is not None]
+
+    def encode(values: list[Any]) -> tuple[Any, ...]:
+        for i, proc in binds:
+            values[i] = proc(values[i])
+        return tuple(values)
+
+    def decode(values: Sequence[Any]) -> list[Any]:
+        out = list(values)
+        for i, proc in results:
+            out[i] = proc(out[i])
+        return out
+
+    return encode, decode
+
+
+def insert_plain(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows already in their plain form (:func:`plain_codec`; PostgreSQL also takes
+    Python values there, as COPY converts each by its type): ``executemany`` on the raw SQLite
+    cursor, ``COPY … FROM STDIN`` on PostgreSQL."""
+    if not rows:
+        return
+    connection = session.connection()
+    quoted = ", ".join(f'"{n}"' for n in names)
+    raw = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})', rows)
     finally:
         cursor.close()
 
