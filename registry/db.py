@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -138,6 +139,25 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         cursor.close()
 
 
+def _remember(process: Any, kinds: tuple[type, ...]) -> Any:
+    """A processor that remembers its answers for values of exactly these types (equal values
+    of one of them are the same value): rows share a few thousand days and amounts."""
+    known: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if type(value) not in kinds:
+            return process(value)
+        try:
+            return known[value]
+        except KeyError:
+            if len(known) > 100_000:
+                known.clear()
+            out = known[value] = process(value)
+            return out
+
+    return convert
+
+
 @lru_cache(maxsize=1)
 def _plain_dialect() -> Dialect:
     return sqlite.dialect()  # type: ignore[no-any-return]
@@ -153,8 +173,16 @@ def plain_codec(
     values back."""
     dialect = _plain_dialect()
     cols = [table.c[n] for n in names]
-    binds = [(i, p) for i, c in enumerate(cols) if (p := c.type._cached_bind_processor(dialect)) is not None]
-    results = [(i, p) for i, c in enumerate(cols) if (p := c.type._cached_result_processor(dialect, None)) is not None]
+    binds = [
+        (i, _remember(p, (date,)))
+        for i, c in enumerate(cols)
+        if (p := c.type._cached_bind_processor(dialect)) is not None
+    ]
+    results = [
+        (i, _remember(p, (str, int)))
+        for i, c in enumerate(cols)
+        if (p := c.type._cached_result_processor(dialect, None))
+    ]
 
     def encode(values: list[Any]) -> tuple[Any, ...]:
         for i, proc in binds:

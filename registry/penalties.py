@@ -258,13 +258,25 @@ def _window_of(
 # registry.db.plain_codec), delivered on ``delivered_on``.
 STORED_FIELDS = ("decision_no", *CONTENT_FIELDS, *WINDOW_FIELDS)
 _VALUE_FIELDS = STORED_FIELDS[: 1 + len(CONTENT_FIELDS)]
-_STORED_ENCODE = plain_codec(PENALTY, STORED_FIELDS)[0]
-_VALUES_DECODE = plain_codec(PENALTY, _VALUE_FIELDS)[1]
+_VALUES_ENCODE, _VALUES_DECODE = plain_codec(PENALTY, _VALUE_FIELDS)
+_WINDOW_ENCODE = plain_codec(PENALTY, WINDOW_FIELDS)[0]
 
 
 def stored_values(values: dict[str, Any], delivered_on: date) -> tuple[Any, ...]:
     """The ``STORED_FIELDS`` of a validated record in plain form (made where the record is)."""
-    return _STORED_ENCODE([*map(values.get, _VALUE_FIELDS), *_window_columns(values, delivered_on).values()])
+    window = _stored_window(
+        values["decision_date"],
+        values.get("penalty_types"),
+        values.get("publish_until"),
+        delivered_on,
+        publication_policy(),
+    )
+    return _VALUES_ENCODE(list(map(values.get, _VALUE_FIELDS))) + window
+
+
+@lru_cache(maxsize=65536)
+def _stored_window(*key: Any) -> tuple[Any, ...]:
+    return _WINDOW_ENCODE(list(_window_of(*key)))
 
 
 def values_of(stored: Sequence[Any]) -> dict[str, Any]:
