@@ -9,6 +9,7 @@ process dies the pipe breaks and the worker ends with it.
 
 from __future__ import annotations
 
+import gc
 import pickle
 import sys
 from datetime import date
@@ -28,6 +29,9 @@ def main(argv: list[str]) -> int:
     from importers.pipeline import _chunks, _pack, _validate_chunk
     from importers.readers import open_source
     from importers.rows import RowValidator
+
+    gc.freeze()  # see importers.pipeline.few_collections
+    gc.set_threshold(100_000, 50, 100)
 
     path, name, today, chunk_rows, encoding = argv
     out = sys.stdout.buffer

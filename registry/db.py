@@ -145,15 +145,14 @@ def _remember(process: Any, kinds: tuple[type, ...]) -> Any:
     known: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
-        if type(value) not in kinds:
-            return process(value)
-        try:
-            return known[value]
-        except KeyError:
-            if len(known) > 100_000:
-                known.clear()
-            out = known[value] = process(value)
-            return out
+        out = known.get(value) if type(value) in kinds else None
+        if out is None:
+            out = process(value)
+            if type(value) in kinds:
+                if len(known) > 100_000:
+                    known.clear()
+                known[value] = out
+        return out
 
     return convert
 
@@ -186,13 +185,15 @@ def plain_codec(
 
     def encode(values: list[Any]) -> tuple[Any, ...]:
         for i, proc in binds:
-            values[i] = proc(values[i])
+            if values[i] is not None:  # NULL stays NULL whatever the type
+                values[i] = proc(values[i])
         return tuple(values)
 
     def decode(values: Sequence[Any]) -> list[Any]:
         out = list(values)
         for i, proc in results:
-            out[i] = proc(out[i])
+            if out[i] is not None:
+                out[i] = proc(out[i])
         return out
 
     return encode, decode
