@@ -368,7 +368,20 @@ def _upsert_names(
 ) -> None:
     """Record names with their first and last day seen, then make each touched entity's current
     name the one seen most recently. ``created``: the entities just created, with their name."""
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # The names of entities created just now cannot be there yet: a plain insert is enough.
+    insert_plain(
+        session,
+        EntityName.__table__,  # type: ignore[attr-defined]
+        ("entity_id", "name", "search_key", "first_seen", "last_seen"),
+        [
+            (e, n, search_key(n), f, last) if postgres else (e, n, search_key(n), f.isoformat(), last.isoformat())
+            for (e, n), (f, last) in names.items()
+            if e in created
+        ],
+    )
+    known = {key: span for key, span in names.items() if key[0] not in created}
+    if known and postgres:
         # COPY into a staging table, then one set-based upsert.
         session.execute(
             text(
@@ -379,7 +392,7 @@ def _upsert_names(
         session.execute(text("TRUNCATE staging_entity_name"))
         raw = session.connection().connection.dbapi_connection
         with raw.cursor() as cur, cur.copy("COPY staging_entity_name FROM STDIN") as copy:  # type: ignore[union-attr]
-            for (entity_id, name), (first, last) in names.items():
+            for (entity_id, name), (first, last) in known.items():
                 copy.write_row((entity_id, name, search_key(name), first, last))
         session.execute(
             text(
@@ -390,7 +403,7 @@ def _upsert_names(
                 "last_seen = greatest(entity_name.last_seen, excluded.last_seen)"
             )
         )
-    else:
+    elif known:
         cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(
@@ -398,11 +411,11 @@ def _upsert_names(
                 "ON CONFLICT (entity_id, name) DO UPDATE SET "
                 "first_seen = min(entity_name.first_seen, excluded.first_seen), "
                 "last_seen = max(entity_name.last_seen, excluded.last_seen)",
-                [(e, n, search_key(n), f.isoformat(), last.isoformat()) for (e, n), (f, last) in names.items()],
+                [(e, n, search_key(n), f.isoformat(), last.isoformat()) for (e, n), (f, last) in known.items()],
             )
         finally:
             cursor.close()
-    touched = sorted({e for e, _ in names} - created.keys())
+    touched = sorted({e for e, _ in known})
     current: dict[int, str] = dict(created)
     for part in _chunks(touched):
         current.update(
