@@ -60,12 +60,12 @@ class _Sender:
 
 def main(argv: list[str]) -> int:
     """Validate the file and stream the chunks; returns the exit code."""
-    from importers.pipeline import _chunks, _pack, _validate_chunk
+    from importers.pipeline import LOAD_GC_THRESHOLD, _chunks, _pack, _validate_chunk
     from importers.readers import open_source
     from importers.rows import RowValidator
 
     gc.freeze()  # see importers.pipeline.few_collections
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(*LOAD_GC_THRESHOLD)
     path, name, today, chunk_rows, encoding = argv
     sender = _Sender(sys.stdout.buffer)
     try:
