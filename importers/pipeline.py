@@ -216,9 +216,11 @@ def _worker_chunks(path: Path, name: str, today: date, encoding: str | None) -> 
             process.wait()
 
 
-# Collector thresholds while loading: gen0 every 10,000 allocations rather than 700. (Much
-# higher ones save little more and let garbage holding whole chunks pile up.)
-LOAD_GC_THRESHOLD = (10_000, 10, 10)
+# Collector thresholds while loading: gen0 every 100,000 allocations rather than 700, older
+# generations almost never; instead a full sweep every SWEEP_CHUNKS chunks frees the garbage
+# that outlived the young generations (it would otherwise pile up, chunk after chunk).
+LOAD_GC_THRESHOLD = (100_000, 50, 100)
+SWEEP_CHUNKS = 10
 
 
 class _Collecting:
@@ -280,7 +282,9 @@ def _run(
         assert batch.id is not None
         try:
             seen: dict[int, int] = {}
-            for count, good, bad, stored, stored_on in chunks:
+            for number, (count, good, bad, stored, stored_on) in enumerate(chunks, start=1):
+                if number % SWEEP_CHUNKS == 0:
+                    gc.collect()  # the rare full sweep (see few_collections)
                 loaded = load_decisions(
                     session=session,
                     agency_id=agency.id,
