@@ -147,6 +147,12 @@ def parse_amount(value: Any) -> Decimal:
     return number.quantize(SIX_PLACES)
 
 
+@lru_cache(maxsize=65536)
+def _text_amount(text: str) -> Decimal:
+    # amounts repeat; a Decimal is immutable, and failures (ValueError) are not cached
+    return parse_amount(text)
+
+
 class RowValidator:
     """Validates rows against the template, the code tables and the identifier rules."""
 
@@ -157,6 +163,8 @@ class RowValidator:
         self.penalty_known = "、".join(self.tables.penalty_types)
         special = {"decision_date", "valid_until", "publish_until", "fine_wan", "confiscated_wan", "deliberate"}
         self.text_columns = [c for c in columns() if not c.identifier and c.json not in special]
+        # penalty-type spellings read without an error: their types and stored text
+        self._known_kinds: dict[str, tuple[tuple[str, ...], str | None]] = {}
 
     # ---------------------------------------------------------------- identifiers
 
@@ -462,7 +470,12 @@ class RowValidator:
     def _penalty(self, errors: _RowErrors, row: int, raw: dict[str, Any], values: dict[str, Any]) -> None:
         text = values.get("penalty_types")
         kinds: list[str] = []
-        if text:
+        known_kinds = self._known_kinds.get(text) if text else None
+        if known_kinds is not None:  # the same spelling was read before without an error
+            kinds = list(known_kinds[0])
+            values["penalty_types"] = known_kinds[1]
+        elif text:
+            before = len(errors)
             for part in _SPLIT.split(unicodedata.normalize("NFKC", text)):
                 if not part:
                     continue
@@ -479,6 +492,8 @@ class RowValidator:
                 elif known not in kinds:
                     kinds.append(known)
             values["penalty_types"] = ";".join(kinds) if kinds else None
+            if len(errors) == before and len(self._known_kinds) < 10_000:
+                self._known_kinds[text] = (tuple(kinds), values["penalty_types"])
         for name in ("fine_wan", "confiscated_wan"):
             values[name] = None
             cell = raw.get(name)
@@ -486,7 +501,7 @@ class RowValidator:
                 continue
             col = self.cols[name]
             try:
-                values[name] = parse_amount(cell)
+                values[name] = _text_amount(cell) if type(cell) is str else parse_amount(cell)
             except ValueError as exc:
                 reason = str(exc)
                 zh = AMOUNT_REASONS[reason][0]

@@ -8,8 +8,9 @@ what ``xinyong init`` runs, and it is safe to run any number of times.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Integer, Numeric, String, Table, any_, event, func, literal, select, text
 from sqlalchemy import column as sql_column
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -151,6 +153,87 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, params)
+    finally:
+        cursor.close()
+
+
+def _remember(process: Any, kinds: tuple[type, ...]) -> Any:
+    """A processor that remembers its answers for values of exactly these types (equal values
+    of one of them are the same value): rows share a few thousand days and amounts."""
+    known: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        out = known.get(value) if type(value) in kinds else None
+        if out is None:
+            out = process(value)
+            if type(value) in kinds:
+                if len(known) > 100_000:
+                    known.clear()
+                known[value] = out
+        return out
+
+    return convert
+
+
+@lru_cache(maxsize=1)
+def _plain_dialect() -> Dialect:
+    return sqlite.dialect()  # type: ignore[no-any-return]
+
+
+def plain_codec(
+    table: Table, names: Sequence[str]
+) -> tuple[Callable[[list[Any]], tuple[Any, ...]], Callable[[Sequence[Any]], list[Any]]]:
+    """Encode and decode rows of ``names`` in their *plain* form: what the columns' own SQLite
+    bind processors make of them (text for dates and decimals, 0/1 for booleans). It is what
+    SQLite stores, what PostgreSQL's COPY reads as text, and it pickles cheaply, so the reader
+    process can prepare rows in it; decoding (the SQLite result processors) gives the Python
+    values back."""
+    dialect = _plain_dialect()
+    cols = [table.c[n] for n in names]
+    binds = [
+        (i, _remember(p, (date,)))
+        for i, c in enumerate(cols)
+        if (p := c.type._cached_bind_processor(dialect)) is not None
+    ]
+    results = [
+        (i, _remember(p, (str, int)))
+        for i, c in enumerate(cols)
+        if (p := c.type._cached_result_processor(dialect, None))
+    ]
+
+    def encode(values: list[Any]) -> tuple[Any, ...]:
+        for i, proc in binds:
+            if values[i] is not None:  # NULL stays NULL whatever the type
+                values[i] = proc(values[i])
+        return tuple(values)
+
+    def decode(values: Sequence[Any]) -> list[Any]:
+        out = list(values)
+        for i, proc in results:
+            if out[i] is not None:
+                out[i] = proc(out[i])
+        return out
+
+    return encode, decode
+
+
+def insert_plain(session: Session, table: Table, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows already in their plain form (:func:`plain_codec`; PostgreSQL also takes
+    Python values there, as COPY converts each by its type): ``executemany`` on the raw SQLite
+    cursor, ``COPY … FROM STDIN`` on PostgreSQL."""
+    if not rows:
+        return
+    connection = session.connection()
+    quoted = ", ".join(f'"{n}"' for n in names)
+    raw = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})', rows)
     finally:
         cursor.close()
 

@@ -23,7 +23,7 @@ from sqlalchemy import DateTime, UniqueConstraint, bindparam, delete, text, upda
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
-from registry.db import NAMING_CONVENTION, allocate_ids, bulk_insert, one_of  # noqa: F401
+from registry.db import NAMING_CONVENTION, allocate_ids, bulk_insert, insert_plain, one_of, plain_codec  # noqa: F401
 from registry.errors import Conflict, FieldError, NotFound, ValidationFailed
 from registry.identifiers import require
 from registry.privacy import mask_id_number
@@ -276,6 +276,21 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
     results: list[int | Conflict] = []
 
     for claim in claims:
+        if len(claim.idents) == 1:
+            # the common case, a party named by one identifier: no conflict is possible
+            only = claim.idents[0]
+            key = (only.scheme, only.value)
+            entity_id = owner.get(key)
+            if entity_id is None:
+                new_claims.append(claim)
+                entity_id = -len(new_claims)
+                owner[key] = entity_id
+                held[entity_id] = {only.scheme: {only.value}}
+            seen = claim.seen_on or today
+            span = names.get((entity_id, claim.name))
+            names[(entity_id, claim.name)] = (min(span[0], seen), max(span[1], seen)) if span else (seen, seen)
+            results.append(entity_id)
+            continue
         bad = _claim_conflict(claim)
         if bad is None and not claim.idents:
             bad = Conflict("an entity needs at least one valid identifier", code="identifier_missing")
@@ -332,36 +347,32 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
         results.append(entity_id)
 
     real: dict[int, int] = {}
+    fresh_names: dict[int, str] = {}  # the name each new entity is created with
+    dialect = session.get_bind().dialect.name
+    stamp = now if dialect == "postgresql" else _STAMP_ENCODE([now])[0]
     if new_claims:
-        rows: list[dict[str, Any]] = []
-        for placeholder, claim in enumerate(new_claims, start=1):
+        new_ids = allocate_ids(session, ENTITY, len(new_claims))
+        rows: list[tuple[Any, ...]] = []
+        for placeholder, (new_id, claim) in enumerate(zip(new_ids, new_claims, strict=True), start=1):
             # every identifier any claim of this call gave the new entity, not only the first's
             holding = held[-placeholder]
             uscc = next(iter(holding["uscc"])) if "uscc" in holding else None
             reg_no = next(iter(holding["reg_no"])) if "reg_no" in holding else None
-            rows.append(
-                {
-                    "kind": claim.kind or infer_kind(claim.idents),
-                    "uscc": uscc,
-                    "name": claim.name,
-                    "region_code": uscc[2:8] if uscc else (reg_no[:6] if reg_no else None),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        new_ids = allocate_ids(session, ENTITY, len(rows))
-        for placeholder, (new_id, row) in enumerate(zip(new_ids, rows, strict=True), start=1):
-            row["id"] = new_id
+            region = uscc[2:8] if uscc else (reg_no[:6] if reg_no else None)
+            kind = claim.kind or infer_kind(claim.idents)
+            rows.append((new_id, kind, uscc, claim.name, region, stamp, stamp))
             real[-placeholder] = new_id
-        bulk_insert(session, ENTITY, rows)
+            fresh_names[new_id] = claim.name
+        insert_plain(session, ENTITY, ("id", "kind", "uscc", "name", "region_code", "created_at", "updated_at"), rows)
     final = [r if isinstance(r, Conflict) else real.get(r, r) for r in results]
     link_rows = {(entity_id, ident.scheme, ident.value) for entity_id, ident in links}
     link_rows.update((real[entity_id], scheme, value) for (scheme, value), entity_id in owner.items() if entity_id < 0)
     if link_rows:
-        bulk_insert(
+        insert_plain(
             session,
             EntityIdentifier.__table__,  # type: ignore[attr-defined]
-            [{"entity_id": e, "scheme": s, "value": v, "created_at": now} for e, s, v in sorted(link_rows)],
+            ("entity_id", "scheme", "value", "created_at"),
+            [(e, s, v, stamp) for e, s, v in sorted(link_rows)],
         )
     if uscc_links:
         session.execute(
@@ -371,18 +382,33 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
             [{"eid": e, "new_uscc": u, "new_region": u[2:8]} for e, u in uscc_links.items()],
         )
     if names:
-        _upsert_names(session, {(real.get(e, e), n): span for (e, n), span in names.items()}, now, set(real.values()))
+        _upsert_names(session, {(real.get(e, e), n): span for (e, n), span in names.items()}, now, fresh_names)
     session.flush()
     return final
 
 
+_STAMP_ENCODE = plain_codec(ENTITY, ("created_at",))[0]
+
+
 def _upsert_names(
-    session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime, created: set[int]
+    session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime, created: dict[int, str]
 ) -> None:
-    """Record names with their first and last day seen, make each touched entity's current
-    name the one seen most recently, and keep the name search index in step (``created``: the
-    entities this call made)."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Record names with their first and last day seen, then make each touched entity's current
+    name the one seen most recently. ``created``: the entities just created, with their name."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # The names of entities created just now cannot be there yet: a plain insert is enough.
+    insert_plain(
+        session,
+        EntityName.__table__,  # type: ignore[attr-defined]
+        ("entity_id", "name", "search_key", "first_seen", "last_seen"),
+        [
+            (e, n, search_key(n), f, last) if postgres else (e, n, search_key(n), f.isoformat(), last.isoformat())
+            for (e, n), (f, last) in names.items()
+            if e in created
+        ],
+    )
+    known = {key: span for key, span in names.items() if key[0] not in created}
+    if known and postgres:
         # COPY into a staging table, then one set-based upsert.
         session.execute(
             text(
@@ -393,7 +419,7 @@ def _upsert_names(
         session.execute(text("TRUNCATE staging_entity_name"))
         raw = session.connection().connection.dbapi_connection
         with raw.cursor() as cur, cur.copy("COPY staging_entity_name FROM STDIN") as copy:  # type: ignore[union-attr]
-            for (entity_id, name), (first, last) in names.items():
+            for (entity_id, name), (first, last) in known.items():
                 copy.write_row((entity_id, name, search_key(name), first, last))
         session.execute(
             text(
@@ -404,7 +430,7 @@ def _upsert_names(
                 "last_seen = greatest(entity_name.last_seen, excluded.last_seen)"
             )
         )
-    else:
+    elif known:
         cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(
@@ -412,12 +438,12 @@ def _upsert_names(
                 "ON CONFLICT (entity_id, name) DO UPDATE SET "
                 "first_seen = min(entity_name.first_seen, excluded.first_seen), "
                 "last_seen = max(entity_name.last_seen, excluded.last_seen)",
-                [(e, n, search_key(n), f.isoformat(), last.isoformat()) for (e, n), (f, last) in names.items()],
+                [(e, n, search_key(n), f.isoformat(), last.isoformat()) for (e, n), (f, last) in known.items()],
             )
         finally:
             cursor.close()
-    touched = sorted({e for e, _ in names})
-    current: dict[int, str] = {}
+    touched = sorted({e for e, _ in known})
+    current: dict[int, str] = dict(created)
     for part in _chunks(touched):
         current.update(
             (i, n)
@@ -427,7 +453,7 @@ def _upsert_names(
     stale = sorted({e for e, n in names if current.get(e) != n})
     if stale:
         _set_current_names(session, stale, now)
-    _index_names(session, names, created, current, stale)
+    _index_names(session, names, set(created), current, stale)
 
 
 def _set_current_names(session: Session, stale: list[int], now: datetime) -> None:

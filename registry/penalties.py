@@ -44,7 +44,7 @@ from registry.batches import Rejection
 from registry.calendar import calendar
 from registry.clock import CST
 from registry.codes import PERSONAL_SCHEMES
-from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, one_of  # noqa: F401
+from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, insert_plain, one_of, plain_codec  # noqa: F401
 from registry.entities import EntityClaim, resolve_many
 from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from registry.policy import publication_policy
@@ -225,20 +225,65 @@ def _deadline(decided: date, working_days: int) -> date:
 
 
 def _window_columns(values: dict[str, Any], delivered_on: date) -> dict[str, Any]:
-    w = window(
-        decision_date=values["decision_date"],
-        delivered_on=delivered_on,
-        penalty_types=(values.get("penalty_types") or "").split(";") if values.get("penalty_types") else [],
-        publish_until=values.get("publish_until"),
+    return dict(
+        zip(
+            WINDOW_FIELDS,
+            _window_of(
+                values["decision_date"],
+                values.get("penalty_types"),
+                values.get("publish_until"),
+                delivered_on,
+                publication_policy(),
+            ),
+            strict=True,
+        )
     )
-    return {
-        "pub_class": w.class_id,
-        "pub_published": w.published,
-        "pub_from": w.published_from,
-        "pub_earliest_end": w.earliest_end,
-        "pub_latest_end": w.latest_end,
-        "publish_deadline": publish_deadline(values["decision_date"]),
-    }
+
+
+@lru_cache(maxsize=65536)
+def _window_of(
+    decided: date, penalty_types: str | None, publish_until: date | None, delivered_on: date, policy: Any
+) -> tuple[Any, ...]:
+    # decisions share dates and penalty types: one window per combination, not per row
+    w = window(
+        decision_date=decided,
+        delivered_on=delivered_on,
+        penalty_types=penalty_types.split(";") if penalty_types else [],
+        publish_until=publish_until,
+        policy=policy,
+    )
+    deadline = _deadline(decided, policy.deadline_working_days)
+    return (w.class_id, w.published, w.published_from, w.earliest_end, w.latest_end, deadline)
+
+
+# A decision's own columns as the reader process prepares them for an insert (plain form,
+# registry.db.plain_codec), delivered on ``delivered_on``.
+STORED_FIELDS = ("decision_no", *CONTENT_FIELDS, *WINDOW_FIELDS)
+_VALUE_FIELDS = STORED_FIELDS[: 1 + len(CONTENT_FIELDS)]
+_VALUES_ENCODE, _VALUES_DECODE = plain_codec(PENALTY, _VALUE_FIELDS)
+_WINDOW_ENCODE = plain_codec(PENALTY, WINDOW_FIELDS)[0]
+
+
+def stored_values(values: dict[str, Any], delivered_on: date) -> tuple[Any, ...]:
+    """The ``STORED_FIELDS`` of a validated record in plain form (made where the record is)."""
+    window = _stored_window(
+        values["decision_date"],
+        values.get("penalty_types"),
+        values.get("publish_until"),
+        delivered_on,
+        publication_policy(),
+    )
+    return _VALUES_ENCODE(list(map(values.get, _VALUE_FIELDS))) + window
+
+
+@lru_cache(maxsize=65536)
+def _stored_window(*key: Any) -> tuple[Any, ...]:
+    return _WINDOW_ENCODE(list(_window_of(*key)))
+
+
+def values_of(stored: Sequence[Any]) -> dict[str, Any]:
+    """The record values (number and content) back from :func:`stored_values`."""
+    return dict(zip(_VALUE_FIELDS, _VALUES_DECODE(stored[: len(_VALUE_FIELDS)]), strict=True))
 
 
 def _delivered_on(row: dict[str, Any]) -> date:
@@ -294,19 +339,25 @@ def load_decisions(
     batch_id: int | None,
     records: Sequence[DecisionRecord],
     seen: dict[int, int],
+    stored: Sequence[tuple[Any, ...]] | None = None,
+    stored_on: date | None = None,
 ) -> LoadResult:
     """Upsert a chunk of validated decisions of one agency.
 
     ``seen`` maps the key of every decision already loaded in this batch to its row number, so
     the same decision twice in one delivery is reported (``duplicate_in_file``) rather than
     stored twice. Returns the counts and the rejections (identifier conflicts, duplicates).
+    ``stored`` may give each record's :func:`stored_values` as delivered on ``stored_on`` (the
+    reader process prepares them); they are used when that day is today.
     """
     result = LoadResult()
     now = clock.now()
     today = clock.today()
+    if stored is None or stored_on != today:
+        stored = [stored_values(r.values, today) for r in records]
     resolved = resolve_many(session=session, claims=[r.claim for r in records])
-    ready: list[tuple[DecisionRecord, int]] = []
-    for record, outcome in zip(records, resolved, strict=True):
+    ready: list[tuple[DecisionRecord, str, int, tuple[Any, ...]]] = []
+    for record, outcome, plain in zip(records, resolved, stored, strict=True):
         if isinstance(outcome, Conflict):
             err = outcome.errors[0] if outcome.errors else FieldError("uscc", outcome.code, outcome.message)
             result.rejections.append(
@@ -320,7 +371,8 @@ def load_decisions(
                 )
             )
             continue
-        key = _row_key(record.decision_no, outcome)
+        number = record.decision_no
+        key = _row_key(number, outcome)
         first_row = seen.get(key)
         if first_row is not None:
             result.rejections.append(
@@ -330,55 +382,55 @@ def load_decisions(
                     code="duplicate_in_file",
                     message_zh=f"同一决定（文号与当事人相同）已在第{first_row}行出现",
                     message_en=f"the same decision (same number and party) already appears in row {first_row}",
-                    value=record.decision_no,
+                    value=number,
                 )
             )
             continue
         seen[key] = record.row
-        ready.append((record, outcome))
+        ready.append((record, number, outcome, plain))
 
     existing: dict[tuple[str, int], tuple[int, str]] = {}
-    numbers = sorted({r.decision_no for r, _ in ready})
+    numbers = sorted({number for _, number, _, _ in ready})
     for start in range(0, len(numbers), 5000):
         stmt = select(PENALTY.c.id, PENALTY.c.decision_no, PENALTY.c.entity_id, PENALTY.c.content_hash).where(
             PENALTY.c.agency_id == agency_id, one_of(session, PENALTY.c.decision_no, numbers[start : start + 5000])
         )
-        for row_id, number, entity_id, digest in session.execute(stmt).all():
-            existing[(number, entity_id)] = (row_id, digest)
+        for row_id, found_no, entity_id, digest in session.execute(stmt).all():
+            existing[(found_no, entity_id)] = (row_id, digest)
 
-    inserts: list[dict[str, Any]] = []
+    # the columns past STORED_FIELDS, the same for every row but the entity and the digest
+    if session.get_bind().dialect.name == "postgresql":
+        delivered_on, stamp = today, now  # COPY takes Python values as they are
+    else:
+        delivered_on, stamp = _TAIL_ENCODE([today, now])
+    inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[int, dict[str, Any], str]] = []
-    for record, entity_id in ready:
+    for record, number, entity_id, plain in ready:
         digest = record.digest
-        found = existing.get((record.decision_no, entity_id))
+        found = existing.get((number, entity_id))
         if found is None:
             inserts.append(
-                {
-                    **{f: record.values.get(f) for f in CONTENT_FIELDS},
-                    "agency_id": agency_id,
-                    "entity_id": entity_id,
-                    "decision_no": record.decision_no,
-                    "content_hash": digest,
-                    **_window_columns(record.values, today),
-                    "delivered_on": today,
-                    "status": "active",
-                    "first_batch_id": batch_id,
-                    "last_batch_id": batch_id,
-                    "delivered_at": now,
-                    "updated_at": now,
-                }
+                (*plain, agency_id, entity_id, digest, delivered_on, "active", batch_id, batch_id, stamp, stamp)
             )
         elif found[1] == digest:
             result.unchanged += 1
         else:
             updates.append((found[0], record.values, digest))
     if inserts:
-        bulk_insert(session, PENALTY, inserts)
+        insert_plain(session, PENALTY, _INSERT_FIELDS, inserts)
         result.inserted = len(inserts)
     if updates:
         _apply_updates(session, updates, batch_id, now)
         result.updated = len(updates)
     return result
+
+
+_INSERT_FIELDS = (
+    *STORED_FIELDS,
+    *("agency_id", "entity_id", "content_hash", "delivered_on", "status", "first_batch_id", "last_batch_id"),
+    *("delivered_at", "updated_at"),
+)
+_TAIL_ENCODE = plain_codec(PENALTY, ("delivered_on", "delivered_at"))[0]
 
 
 def _apply_updates(
