@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -304,7 +304,7 @@ def _run(
                 rejected += len({r.row for r in bad}) + len(loaded.rejections)
                 if progress is not None:
                     progress(count)
-            _propose_listings(session, batch.id, principal)
+            _propose_listings(session, batch.id, principal, inserted + updated)
             _finish(batch, rows, inserted, updated, unchanged, rejected, source.ignored_columns, started)
             session.add(batch)
             result = summary(batch)
@@ -324,8 +324,12 @@ def _run(
     return result
 
 
-def _propose_listings(session: Session, batch_id: int, principal: str) -> None:
+def _propose_listings(session: Session, batch_id: int, principal: str, changed: int) -> None:
     """Run the blacklist rules for the entities this batch touched, in its transaction."""
+    if changed > 10_000 and session.get_bind().dialect.name == "postgresql":
+        # the planner has not seen the rows this transaction added (autovacuum cannot): without
+        # fresh statistics it plans the rules' GROUP BY for an empty table, and takes minutes
+        session.execute(text("ANALYZE penalty_decision"))
     touched = select(PENALTY.c.entity_id).where(PENALTY.c.last_batch_id == batch_id).distinct()
     run_rules(session=session, actor=principal, entity_ids=touched)
 
