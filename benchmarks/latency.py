@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import sys
 import time
 import uuid
@@ -221,11 +220,10 @@ def run_latency(
 
 def write_markdown(out: Path, scale: str, sections: list[dict[str, Any]]) -> None:
     """Put the latency table between its markers in ``out`` (other sections are kept)."""
-    from benchmarks.run import machine
+    from benchmarks.run import machine, replace_block
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        BEGIN,
         f"### Profile lookup and name search latency — scale `{scale}`, measured {stamp}",
         "",
         f"Machine: {machine()}. Shared with other work while measured: expect noise.",
@@ -259,15 +257,8 @@ def write_markdown(out: Path, scale: str, sections: list[dict[str, Any]]) -> Non
         "fresh session, as a request does, without the HTTP framing. Search returns the first page of 20 and "
         "the count (exact up to 1,000, then `count_capped`). Floor: the raw identifier statement on the "
         "driver's cursor. Data: `benchmarks/scale.py`, seed 7; queries: seed 11, after a warm-up of 50.",
-        END,
     ]
-    block = "\n".join(lines)
-    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    out.write_text(text, encoding="utf-8")
+    replace_block(out, BEGIN, END, lines)
 
 
 def main(argv: list[str]) -> None:

@@ -250,7 +250,6 @@ def write_markdown(out: Path, scale: str, results: list[dict[str, Any]]) -> None
     """Put the import table between its markers in ``out`` (other sections are kept)."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        BEGIN,
         f"### Import throughput — scale `{scale}`, measured {stamp}",
         "",
         f"Machine: {machine()}.",
@@ -270,12 +269,17 @@ def write_markdown(out: Path, scale: str, results: list[dict[str, Any]]) -> None
         "`executemany` into an unindexed table of 30 text columns, in one transaction, in its own process. "
         "Peak RSS: the measured process plus its reader process (the import validates in a second process), "
         "each at its own peak, added.",
-        END,
     ]
-    block = "\n".join(lines)
+    replace_block(out, BEGIN, END, lines)
+
+
+def replace_block(out: Path, begin: str, end: str, lines: list[str]) -> None:
+    """Put ``lines`` between the ``begin`` and ``end`` markers of ``out`` (appended when the
+    markers are not there yet); every other part of the file is kept."""
+    block = "\n".join([begin, *lines, end])
     text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _m: block, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     out.write_text(text, encoding="utf-8")

@@ -27,13 +27,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.latency import percentile
+
 SCALES = {"small": (20_000, 60_000, 5_000, 200), "full": (1_000_000, 3_000_000, 100_000, 2_000)}
 # entities, decisions, codes in the batch, single checks over HTTP
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))]
 
 
 def _codes(url: str, count: int, seed: int) -> tuple[list[str], dict[str, int]]:
@@ -140,9 +137,7 @@ def _http(url: str, today: str, singles: int, codes: list[str]) -> list[dict[str
                     call(client, i)
                     times.append((time.perf_counter() - t0) * 1000)
             rate = _concurrent(call, singles, threads=8)
-            rows.append(
-                {"operation": label, "p50": _percentile(times, 50), "p99": _percentile(times, 99), "rate": rate}
-            )
+            rows.append({"operation": label, "p50": percentile(times, 50), "p99": percentile(times, 99), "rate": rate})
         return rows
     finally:
         server.terminate()
@@ -308,7 +303,7 @@ def _in_process(engine: Any, raw: str, codes: list[str]) -> dict[str, float]:
             call(code)
             times.append((time.perf_counter() - t0) * 1000)
         for pct in (50, 95, 99):
-            out[f"{name}_p{pct}"] = _percentile(times, pct)
+            out[f"{name}_p{pct}"] = percentile(times, pct)
     return out
 
 
@@ -347,7 +342,7 @@ def _floor(engine: Any, codes: list[str]) -> float:
 
 def write_markdown(out: Path, scale: str, r: dict[str, Any]) -> None:
     """Replace the ``bench:sanctions`` block of ``out`` with these results."""
-    from benchmarks.run import machine
+    from benchmarks.run import machine, replace_block
 
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     first, second = r["rules"]
@@ -381,11 +376,4 @@ def write_markdown(out: Path, scale: str, r: dict[str, Any]) -> None:
         f"Batch mix: {r['mix']}; answers: {batch['summary']}. HTTP: uvicorn, one worker, on the same machine as the "
         "client; checks are recorded (and audited) before they are answered.",
     ]
-    begin, end = "<!-- bench:sanctions -->", "<!-- /bench:sanctions -->"
-    block = "\n".join([begin, *lines, end])
-    text = out.read_text(encoding="utf-8") if out.exists() else "# Benchmarks\n\n"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    out.write_text(text, encoding="utf-8")
+    replace_block(out, "<!-- bench:sanctions -->", "<!-- /bench:sanctions -->", lines)

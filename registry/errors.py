@@ -6,6 +6,7 @@ the CLI prints their message on one line and exits 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,3 +66,25 @@ class PayloadTooLarge(DomainError):
 
 class SchemaNotReady(DomainError):
     """The database has no schema, or an old one: ``xinyong init`` mends it."""
+
+
+def required_text(value: str | None, *, field: str, what: str) -> str:
+    """``value`` stripped; :class:`ValidationFailed` naming ``field`` when it is blank
+    (``what`` says whose text it is: "a decision needs a reason")."""
+    text = (value or "").strip()
+    if not text:
+        raise ValidationFailed(f"{field}: {what}", code="required", errors=[FieldError(field, "required", "required")])
+    return text
+
+
+def require_choice(value: str, choices: Sequence[str], *, field: str, code: str = "invalid") -> str:
+    """``value`` when it is one of ``choices``; otherwise :class:`ValidationFailed` naming
+    the field, the value and the choices."""
+    if value not in choices:
+        listed = ", ".join(choices)
+        raise ValidationFailed(
+            f"{field}: {value!r} is not one of {listed}",
+            code=code,
+            errors=[FieldError(field, code, f"one of {listed}", value)],
+        )
+    return value

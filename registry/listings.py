@@ -32,7 +32,7 @@ from registry import clock
 from registry.calendar import calendar
 from registry.db import NAMING_CONVENTION, bulk_insert, insert_with_ids, one_of  # noqa: F401
 from registry.entities import ENTITY
-from registry.errors import Conflict, FieldError, NotFound, ValidationFailed
+from registry.errors import Conflict, NotFound, require_choice, required_text
 from registry.penalties import PENALTY
 from registry.policy import BlacklistPolicy, BlacklistRule, add_months, blacklist_policy
 
@@ -554,25 +554,11 @@ def get_listing(*, session: Session, listing_id: int) -> Listing:
     return listing
 
 
-def _require_reason(reason: str | None, what: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise ValidationFailed(
-            f"reason: {what} needs a reason", code="required", errors=[FieldError("reason", "required", "required")]
-        )
-    return text
-
-
 def decide(*, session: Session, listing_id: int, decision: str, reason: str, actor: str) -> Listing:
     """An admin's decision on a proposal after its objection window: ``list`` publishes it for
     the listing period from today; ``drop`` closes it. 409 while the window is open."""
-    if decision not in ("list", "drop"):
-        raise ValidationFailed(
-            f"decision: {decision!r} is not one of list, drop",
-            code="invalid",
-            errors=[FieldError("decision", "invalid", "list or drop", decision)],
-        )
-    text = _require_reason(reason, "a decision")
+    require_choice(decision, ("list", "drop"), field="decision")
+    text = required_text(reason, field="reason", what="a decision needs a reason")
     listing = get_listing(session=session, listing_id=listing_id)
     if listing.status != "notified":
         raise Conflict(
@@ -619,11 +605,7 @@ def decide(*, session: Session, listing_id: int, decision: str, reason: str, act
 
 def file_objection(*, session: Session, listing_id: int, text: str, actor: str) -> ListingEvent:
     """An objection (陈述申辩) on the entity's behalf, accepted while the window is open."""
-    body = (text or "").strip()
-    if not body:
-        raise ValidationFailed(
-            "text: an objection needs its text", code="required", errors=[FieldError("text", "required", "required")]
-        )
+    body = required_text(text, field="text", what="an objection needs its text")
     listing = get_listing(session=session, listing_id=listing_id)
     day = clock.today()
     if listing.status != "notified":
@@ -656,15 +638,9 @@ def list_listings(
     """Listings by effective status on today (``proposed`` is an alias of ``notified``)."""
     day = clock.today()
     conditions: list[Any] = []
-    if status == "proposed":
-        status = "notified"
     if status is not None:
-        if status not in STATUSES:
-            raise ValidationFailed(
-                f"status: {status!r} is not one of proposed, {', '.join(STATUSES)}",
-                code="invalid",
-                errors=[FieldError("status", "invalid", "unknown status", status)],
-            )
+        require_choice(status, ("proposed", *STATUSES), field="status")
+        status = "notified" if status == "proposed" else status
         if status == "listed":
             conditions.append(and_(LISTING.c.status == "listed", LISTING.c.listed_until >= day))
         elif status == "ended":

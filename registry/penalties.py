@@ -46,7 +46,13 @@ from registry.clock import CST
 from registry.codes import PERSONAL_SCHEMES
 from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, insert_plain, one_of, plain_codec  # noqa: F401
 from registry.entities import EntityClaim, resolve_many
-from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from registry.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    required_text,
+)
 from registry.policy import publication_policy
 from registry.publication import window
 
@@ -489,13 +495,7 @@ def revoke_decision(
     """Mark a decision revoked (撤销) with reason and time. Only the delivering agency may;
     a revoked decision leaves every public output at once and stays in history, and listings
     resting on it are rechecked in the same transaction (``registry.listings``)."""
-    reason = reason.strip()
-    if not reason:
-        raise ValidationFailed(
-            "reason: a revocation needs a reason",
-            code="required",
-            errors=[FieldError("reason", "required", "required")],
-        )
+    reason = required_text(reason, field="reason", what="a revocation needs a reason")
     decision = session.get(PenaltyDecision, decision_id)
     if decision is None:
         raise NotFound(f"no penalty decision with id {decision_id}", code="not_found")

@@ -33,7 +33,15 @@ from registry.access import Principal
 from registry.audit import record_event
 from registry.calendar import calendar
 from registry.db import NAMING_CONVENTION  # noqa: F401
-from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from registry.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    require_choice,
+    required_text,
+)
 from registry.listings import Listing, ListingEvent, effective_status
 from registry.penalties import HISTORY, PENALTY, PenaltyDecision, published_on
 from registry.policy import add_months, blacklist_policy, publication_policy, repair_policy
@@ -119,6 +127,7 @@ def apply(
     *, session: Session, principal: Principal, target: str, target_id: int, evidence: dict[str, Any], text: str | None
 ) -> RepairApplication:
     """File a repair application after checking eligibility (see the module docstring)."""
+    require_choice(target, ("decision", "listing"), field="target")
     day = clock.today()
     if target == "decision":
         decision = session.get(PenaltyDecision, target_id)
@@ -143,7 +152,7 @@ def apply(
         _evidence(evidence, fined=bool(decision.fine_wan))
         _pending(session, REPAIR.c.decision_id, target_id)
         entity_id, listing_id, decision_id = decision.entity_id, None, target_id
-    elif target == "listing":
+    else:
         listing = session.get(Listing, target_id)
         if listing is None:
             raise NotFound(f"no listing with id {target_id}", code="not_found")
@@ -174,12 +183,6 @@ def apply(
         _evidence(evidence, fined=True)
         _pending(session, REPAIR.c.listing_id, target_id)
         entity_id, listing_id, decision_id = listing.entity_id, target_id, None
-    else:
-        raise ValidationFailed(
-            f"target: {target!r} is not decision or listing",
-            code="invalid",
-            errors=[FieldError("target", "invalid", "decision or listing", target)],
-        )
     application = RepairApplication(
         target=target,
         decision_id=decision_id,
@@ -209,17 +212,8 @@ def decide(
     *, session: Session, principal: Principal, application_id: int, decision: str, reason: str
 ) -> RepairApplication:
     """An admin approves or refuses a pending application; approval takes effect at once."""
-    if decision not in ("approve", "refuse"):
-        raise ValidationFailed(
-            f"decision: {decision!r} is not approve or refuse",
-            code="invalid",
-            errors=[FieldError("decision", "invalid", "approve or refuse", decision)],
-        )
-    text = (reason or "").strip()
-    if not text:
-        raise ValidationFailed(
-            "reason: a decision needs a reason", code="required", errors=[FieldError("reason", "required", "required")]
-        )
+    require_choice(decision, ("approve", "refuse"), field="decision")
+    text = required_text(reason, field="reason", what="a decision needs a reason")
     application = get_application(session=session, application_id=application_id)
     if application.status != "pending":
         raise Conflict(f"application {application_id} is already {application.status}", code="not_pending")
@@ -290,18 +284,8 @@ def list_applications(
 
 def object_to(*, session: Session, principal: Principal, decision_id: int, kind: str, text: str) -> RecordObjection:
     """File an objection to a decision's record; it shows "under objection" while open."""
-    kinds = repair_policy().objection_kinds
-    if kind not in kinds:
-        raise ValidationFailed(
-            f"kind: {kind!r} is not one of {', '.join(kinds)}",
-            code="invalid",
-            errors=[FieldError("kind", "invalid", f"one of {', '.join(kinds)}", kind)],
-        )
-    body = (text or "").strip()
-    if not body:
-        raise ValidationFailed(
-            "text: an objection needs its text", code="required", errors=[FieldError("text", "required", "required")]
-        )
+    require_choice(kind, repair_policy().objection_kinds, field="kind")
+    body = required_text(text, field="text", what="an objection needs its text")
     if session.get(PenaltyDecision, decision_id) is None:
         raise NotFound(f"no penalty decision with id {decision_id}", code="not_found")
     open_one = session.execute(
@@ -336,12 +320,7 @@ def resolve(
     *, session: Session, principal: Principal, objection_id: int, outcome: str, note: str | None
 ) -> RecordObjection:
     """The deciding agency (or an admin) resolves an open objection."""
-    if outcome not in ("corrected", "confirmed", "withdrawn"):
-        raise ValidationFailed(
-            f"outcome: {outcome!r} is not corrected, confirmed or withdrawn",
-            code="invalid",
-            errors=[FieldError("outcome", "invalid", "corrected, confirmed or withdrawn", outcome)],
-        )
+    require_choice(outcome, ("corrected", "confirmed", "withdrawn"), field="outcome")
     objection = session.get(RecordObjection, objection_id)
     if objection is None:
         raise NotFound(f"no objection with id {objection_id}", code="not_found")

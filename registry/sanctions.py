@@ -28,11 +28,18 @@ from registry import clock
 from registry.access import Principal
 from registry.db import NAMING_CONVENTION, insert_with_ids, one_of  # noqa: F401
 from registry.entities import ENTITY, EntityIdentifier
-from registry.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from registry.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    require_choice,
+)
 from registry.identifiers import check, normalize
 from registry.listings import LISTING, in_force
 from registry.policy import Measure, sanctions_policy
-from registry.privacy import PERSONAL_SCHEMES, mask_id_number
+from registry.privacy import public_identifier
 
 IDENT = EntityIdentifier.__table__  # type: ignore[attr-defined]
 OUTCOMES = ("rejected", "approved_with_conditions", "approved", "withdrawn")
@@ -82,17 +89,11 @@ class CheckResult:
 
 
 def _require_action(action: str) -> None:
-    actions = sanctions_policy().actions
-    if action not in actions:
-        raise ValidationFailed(
-            f"action: {action!r} is not one of {', '.join(actions)}",
-            code="invalid_action",
-            errors=[FieldError("action", "invalid_action", f"one of {', '.join(actions)}", action)],
-        )
+    require_choice(action, sanctions_policy().actions, field="action", code="invalid_action")
 
 
 def _shown(scheme: str | None, value: str) -> str:
-    return (mask_id_number(value) or "") if scheme in PERSONAL_SCHEMES else value
+    return public_identifier(scheme, value) or ""
 
 
 def _find(
@@ -230,6 +231,22 @@ def _listings(session: Session, entity_ids: set[int], day: date) -> dict[int, li
     return out
 
 
+# what :func:`record` writes, in this order; listings and measures as tuples (JSON when stored)
+_COLUMNS = (
+    "at",
+    "principal",
+    "role",
+    "party",
+    "action",
+    "code",
+    "entity_id",
+    "decision",
+    "listing_ids",
+    "measures",
+    "batch",
+)
+
+
 def record(
     *, session: Session, principal: Principal, action: str, results: list[CheckResult], batch: bool = False
 ) -> None:
@@ -237,92 +254,62 @@ def record(
     now = clock.now()
     party = (principal.agency_code or principal.label)[:128]
     label = principal.label[:128]
-    if session.get_bind().dialect.name != "sqlite":
-        rows = [
-            {
-                "at": now,
-                "principal": label,
-                "role": principal.role,
-                "party": party,
-                "action": action,
-                "code": r.code[:64],
-                "entity_id": r.entity_id,
-                "decision": r.decision,
-                "listing_ids": [item["id"] for item in r.listings] or None,
-                "measures": [m.code for m in r.measures] or None,
-                "batch": batch,
-                "feedback_outcome": None,
-                "feedback_note": None,
-                "feedback_at": None,
-            }
-            for r in results
-        ]
-        ids = insert_with_ids(session, CHECK, rows)
-    else:
-        ids = _insert_sqlite(
-            session, results, now=now, label=label, role=principal.role, party=party, action=action, batch=batch
-        )
-    for result, check_id in zip(results, ids, strict=True):
-        result.check_id = check_id
-
-
-def _insert_sqlite(
-    session: Session,
-    results: list[CheckResult],
-    *,
-    now: datetime,
-    label: str,
-    role: str,
-    party: str,
-    action: str,
-    batch: bool,
-) -> list[int]:
-    """The SQLite fast path of :func:`record`: plain tuples into one ``executemany``, JSON
-    cells serialised once per distinct value; ids read back while the write lock is held."""
-    import json
-
-    connection = session.connection()
-    at = CHECK.c.at.type._cached_bind_processor(connection.dialect)(now)
-    cells: dict[tuple[Any, ...], str | None] = {(): None}
-
-    def cell(values: tuple[Any, ...]) -> str | None:
-        found = cells.get(values, ...)
-        if found is ...:
-            found = cells[values] = json.dumps(list(values))
-        return found  # type: ignore[return-value]
-
-    params = [
+    rows = [
         (
-            at,
+            now,
             label,
-            role,
+            principal.role,
             party,
             action,
             r.code[:64],
             r.entity_id,
             r.decision,
-            cell(tuple(item["id"] for item in r.listings)),
-            cell(tuple(m.code for m in r.measures)),
+            tuple(item["id"] for item in r.listings),
+            tuple(m.code for m in r.measures),
             batch,
         )
         for r in results
     ]
+    if session.get_bind().dialect.name == "sqlite":
+        ids = _insert_sqlite(session, rows)
+    else:
+        cells = [(*row[:8], list(row[8]) or None, list(row[9]) or None, row[10]) for row in rows]
+        dicts = [dict(zip(_COLUMNS, row, strict=True)) for row in cells]
+        ids = insert_with_ids(session, CHECK, dicts)
+    for result, check_id in zip(results, ids, strict=True):
+        result.check_id = check_id
+
+
+def _insert_sqlite(session: Session, rows: list[tuple[Any, ...]]) -> list[int]:
+    """The SQLite fast path of :func:`record`: one ``executemany`` of plain tuples, the time
+    and the JSON cells converted once per distinct value; ids read back while the write lock
+    is held."""
+    import json
+
+    connection = session.connection()
+    to_text = CHECK.c.at.type._cached_bind_processor(connection.dialect)
+    at = to_text(rows[0][0]) if rows else None
+    cells: dict[tuple[Any, ...], str | None] = {(): None}
+
+    def cell(values: tuple[Any, ...]) -> str | None:
+        if values not in cells:
+            cells[values] = json.dumps(list(values))
+        return cells[values]
+
+    params = [(at, *row[1:8], cell(row[8]), cell(row[9]), row[10]) for row in rows]
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
-            "INSERT INTO sanction_check (at, principal, role, party, action, code, entity_id, decision, listing_ids, "
-            "measures, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            params,
+            f"INSERT INTO sanction_check ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})", params
         )
         last = int(cursor.execute("SELECT max(id) FROM sanction_check").fetchone()[0])
     finally:
         cursor.close()
-    return list(range(last - len(results) + 1, last + 1))
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 def check_one(*, session: Session, principal: Principal, code: str, action: str) -> CheckResult:
     """One check, recorded: 422 for a malformed code (nothing to record about an entity)."""
-    _require_action(action)
     [result] = evaluate(session=session, codes=[code], action=action)
     if result.decision == "invalid":
         raise ValidationFailed(
@@ -339,12 +326,7 @@ def give_feedback(
 ) -> SanctionCheck:
     """The checker reports what it did with a check (惩戒反馈). Only the principal that made
     the check may, and only once."""
-    if outcome not in OUTCOMES:
-        raise ValidationFailed(
-            f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}",
-            code="invalid",
-            errors=[FieldError("outcome", "invalid", f"one of {', '.join(OUTCOMES)}", outcome)],
-        )
+    require_choice(outcome, OUTCOMES, field="outcome")
     row = session.get(SanctionCheck, check_id)
     if row is None:
         raise NotFound(f"no check with id {check_id}", code="not_found")

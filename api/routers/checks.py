@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -68,7 +70,10 @@ def post_check(body: CheckIn, session: SessionDep, principal: Checker) -> dict[s
     return out
 
 
-def _batch(session: SessionDep, principal: Principal, codes: list[str], action: str) -> list[sanctions.CheckResult]:
+def _batch(
+    session: SessionDep, principal: Principal, codes: list[str], action: str
+) -> tuple[list[sanctions.CheckResult], dict[str, int]]:
+    """Answer, record and audit a batch; returns the results and how many of each decision."""
     if len(codes) > BATCH_LIMIT:
         raise ValidationFailed(
             f"codes: {len(codes)} codes; a batch takes at most {BATCH_LIMIT:,}",
@@ -77,9 +82,7 @@ def _batch(session: SessionDep, principal: Principal, codes: list[str], action: 
         )
     results = sanctions.evaluate(session=session, codes=codes, action=action)
     sanctions.record(session=session, principal=principal, action=action, results=results, batch=True)
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.decision] = counts.get(r.decision, 0) + 1
+    counts = dict(Counter(r.decision for r in results))
     first = results[0].check_id if results else None
     last = results[-1].check_id if results else None
     record_event(
@@ -90,7 +93,7 @@ def _batch(session: SessionDep, principal: Principal, codes: list[str], action: 
         detail={"codes": len(codes), "counts": counts, "check_ids": [first, last]},
     )
     session.commit()
-    return results
+    return results, counts
 
 
 @router.post("/checks/batch", summary="批量核查 / check up to 100,000 codes (agency, bank)")
@@ -99,14 +102,12 @@ def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> R
     of the batch. Set-based: a few queries whatever the size. To keep 100,000 answers small,
     each result names its listings by id and its measures by code; ``listings`` (rule, dates,
     decision numbers), ``rules`` (title, basis) and ``measures`` at the top describe each once."""
-    results = _batch(session, principal, body.codes, body.action)
-    counts: dict[str, int] = {}
+    results, counts = _batch(session, principal, body.codes, body.action)
     listings: dict[str, Any] = {}
     rules: dict[str, Any] = {}
     measures: dict[str, Any] = {}
     out = []
     for r in results:
-        counts[r.decision] = counts.get(r.decision, 0) + 1
         item: dict[str, Any] = {"index": r.index, "check_id": r.check_id, "code": r.code, "decision": r.decision}
         if r.entity is not None:
             item["entity"] = r.entity
@@ -168,7 +169,7 @@ async def post_batch_csv(
     """The same batch check from a CSV upload; answers a CSV (UTF-8 with BOM, Chinese headers)
     with one row per input row, in order."""
     codes = _codes_from_csv(await file.read())
-    results = _batch(session, principal, codes, action)
+    results, _counts = _batch(session, principal, codes, action)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADERS)
@@ -212,17 +213,11 @@ def post_feedback(check_id: int, body: FeedbackIn, session: SessionDep, principa
 def get_stats(
     session: SessionDep,
     principal: Admin,
-    since: Annotated[Any, Query(description="YYYY-MM-DD")] = None,
-    until: Annotated[Any, Query(description="YYYY-MM-DD")] = None,
+    since: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    until: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
 ) -> dict[str, Any]:
     """Per checking agency (or bank key) and month: checks, hits, feedback given, hits without feedback."""
-    from datetime import date
-
-    data = sanctions.statistics(
-        session=session,
-        since=date.fromisoformat(since) if since else None,
-        until=date.fromisoformat(until) if until else None,
-    )
+    data = sanctions.statistics(session=session, since=since, until=until)
     record_event(session=session, principal=principal, action="stats.sanctions")
     session.commit()
     return {"data": data, "count": len(data)}
@@ -235,15 +230,13 @@ def get_check_trail(
     who: Annotated[str | None, Query(alias="principal")] = None,
     code: str | None = None,
     action: str | None = None,
-    since: Annotated[Any, Query(description="YYYY-MM-DD")] = None,
-    until: Annotated[Any, Query(description="YYYY-MM-DD, inclusive")] = None,
+    since: Annotated[date | None, Query(description="YYYY-MM-DD")] = None,
+    until: Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Each check as answered (single and batch), newest first: who, action, code (personal
     documents masked), decision, measures, feedback. Only admins read it."""
-    from datetime import date
-
     table = sanctions.CHECK
     conditions: list[Any] = []
     if who:
@@ -255,9 +248,9 @@ def get_check_trail(
     if action:
         conditions.append(table.c.action == action)
     if since:
-        conditions.append(table.c.at >= clock.start_of(date.fromisoformat(since)))
+        conditions.append(table.c.at >= clock.start_of(since))
     if until:
-        conditions.append(table.c.at < clock.start_of(date.fromisoformat(until), days=1))
+        conditions.append(table.c.at < clock.start_of(until, days=1))
     total = session.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one()
     rows = session.execute(
         select(table).where(*conditions).order_by(table.c.id.desc()).limit(limit).offset(offset)
