@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -40,7 +40,7 @@ from registry.batches import ImportBatch, Rejection, add_rejections, start_batch
 from registry.entities import EntityClaim, Ident
 from registry.errors import ValidationFailed
 from registry.listings import run_rules
-from registry.penalties import PENALTY, DecisionRecord, load_decisions, stored_values, values_of
+from registry.penalties import DecisionRecord, load_decisions, stored_values, values_of
 
 log = logging.getLogger("xinyong.import")
 CHUNK_ROWS = 5000
@@ -284,6 +284,7 @@ def _run(
         assert batch.id is not None
         try:
             seen: dict[int, int] = {}
+            touched: set[int] = set()
             for number, (count, good, bad, stored, stored_on) in enumerate(chunks, start=1):
                 if number % SWEEP_CHUNKS == 0:
                     gc.collect()  # the rare full sweep (see few_collections)
@@ -301,10 +302,11 @@ def _run(
                 inserted += loaded.inserted
                 updated += loaded.updated
                 unchanged += loaded.unchanged
+                touched |= loaded.entity_ids
                 rejected += len({r.row for r in bad}) + len(loaded.rejections)
                 if progress is not None:
                     progress(count)
-            _propose_listings(session, batch.id, principal, inserted + updated)
+            _propose_listings(session, touched, principal)
             _finish(batch, rows, inserted, updated, unchanged, rejected, source.ignored_columns, started)
             session.add(batch)
             result = summary(batch)
@@ -324,13 +326,15 @@ def _run(
     return result
 
 
-def _propose_listings(session: Session, batch_id: int, principal: str, changed: int) -> None:
-    """Run the blacklist rules for the entities this batch touched, in its transaction."""
-    if changed > 10_000 and session.get_bind().dialect.name == "postgresql":
+def _propose_listings(session: Session, touched: set[int], principal: str) -> None:
+    """Run the blacklist rules for the entities whose decisions this batch inserted or
+    changed, in its transaction (an unchanged re-delivery runs nothing)."""
+    if not touched:
+        return
+    if len(touched) > 10_000 and session.get_bind().dialect.name == "postgresql":
         # the planner has not seen the rows this transaction added (autovacuum cannot): without
         # fresh statistics it plans the rules' GROUP BY for an empty table, and takes minutes
         session.execute(text("ANALYZE penalty_decision"))
-    touched = select(PENALTY.c.entity_id).where(PENALTY.c.last_batch_id == batch_id).distinct()
     run_rules(session=session, actor=principal, entity_ids=touched)
 
 

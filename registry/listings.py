@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, Select, Text, and_, case, func, or_, select, update
+from sqlalchemy import JSON, Column, Date, DateTime, Text, and_, case, func, or_, select, update
 from sqlmodel import Field, Session, SQLModel
 from sqlmodel import select as model_select
 
@@ -165,14 +165,9 @@ def _unlinked() -> Any:
     return ~select(LINK.c.decision_id).where(LINK.c.decision_id == PENALTY.c.id).exists()
 
 
-def _in_ids(session: Session, column: Any, ids: Collection[int] | Select[Any] | None) -> list[Any]:
-    """The entity filter: none, a set of ids, or a SELECT of ids (such as "the entities this
-    import batch touched", which the database evaluates once)."""
-    if ids is None:
-        return []
-    if isinstance(ids, Select):
-        return [column.in_(ids)]
-    return [one_of(session, column, sorted(ids))]
+def _in_ids(session: Session, column: Any, ids: Collection[int] | None) -> list[Any]:
+    """The entity filter: none (every entity) or these ids."""
+    return [] if ids is None else [one_of(session, column, sorted(ids))]
 
 
 def _event(listing_id: int, *, at: datetime, on: date, actor: str, action: str, **kw: Any) -> dict[str, Any]:
@@ -190,7 +185,7 @@ def _event(listing_id: int, *, at: datetime, on: date, actor: str, action: str, 
 
 
 def run_rules(
-    *, session: Session, actor: str, entity_ids: Collection[int] | Select[Any] | None = None, day: date | None = None
+    *, session: Session, actor: str, entity_ids: Collection[int] | None = None, day: date | None = None
 ) -> RunResult:
     """Evaluate every rule (for all entities, or only ``entity_ids``, e.g. those an import batch
     touched): record expiries, end listings whose decisions were revoked, propose new listings
@@ -247,7 +242,7 @@ class _Decision:
 
 
 def _scan(
-    session: Session, rules: Sequence[BlacklistRule], day: date, entity_ids: Collection[int] | Select[Any] | None
+    session: Session, rules: Sequence[BlacklistRule], day: date, entity_ids: Collection[int] | None
 ) -> dict[int, dict[str, list[_Decision]]]:
     """Every rule in one pass: the decisions that could qualify under any rule are read once
     (flagged per rule, and whether already linked to a listing), grouped by entity in SQL,
@@ -413,9 +408,7 @@ def _propose(
     return dict(zip(entity_ids, ids, strict=True))
 
 
-def _expire(
-    session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | Select[Any] | None
-) -> int:
+def _expire(session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | None) -> int:
     """Record the end of listings whose period is over (their last day is before ``day``)."""
     due = session.execute(
         select(LISTING.c.id, LISTING.c.listed_until).where(
@@ -460,9 +453,7 @@ def _expire(
     return len(due)
 
 
-def _recheck(
-    session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | Select[Any] | None
-) -> int:
+def _recheck(session: Session, *, actor: str, day: date, now: datetime, entity_ids: Collection[int] | None) -> int:
     """Unlink revoked decisions from open listings; end the listings that no longer rest on
     enough decisions (their rule's count on different dates). Returns how many ended."""
     stale = session.execute(

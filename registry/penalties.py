@@ -207,6 +207,8 @@ class LoadResult:
     updated: int = 0
     unchanged: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    # entities whose decisions were inserted or changed: the ones the blacklist rules re-read
+    entity_ids: set[int] = field(default_factory=set)
 
 
 def _jsonable(value: Any) -> Any:
@@ -418,10 +420,12 @@ def load_decisions(
             inserts.append(
                 (*plain, agency_id, entity_id, digest, delivered_on, "active", batch_id, batch_id, stamp, stamp)
             )
+            result.entity_ids.add(entity_id)
         elif found[1] == digest:
             result.unchanged += 1
         else:
             updates.append((found[0], record.values, digest))
+            result.entity_ids.add(entity_id)
     if inserts:
         insert_plain(session, PENALTY, _INSERT_FIELDS, inserts)
         result.inserted = len(inserts)
