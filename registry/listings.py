@@ -133,6 +133,17 @@ def in_force_on(day: date) -> Any:
     return and_(LISTING.c.status == "listed", LISTING.c.listed_from <= day, LISTING.c.listed_until >= day)
 
 
+def is_in_force(listing: Listing, day: date) -> bool:
+    """Whether this listing is on the published blacklist on ``day`` (:func:`in_force_on` for
+    one listing already read)."""
+    return (
+        listing.status == "listed"
+        and listing.listed_from is not None
+        and listing.listed_until is not None
+        and listing.listed_from <= day <= listing.listed_until
+    )
+
+
 def effective_status(listing: Listing, day: date) -> str:
     """The status on ``day``: a listed entry past its last day has ended, even before a rules
     run records the expiry."""

@@ -42,7 +42,7 @@ from registry.errors import (
     require_choice,
     required_text,
 )
-from registry.listings import Listing, ListingEvent, effective_status
+from registry.listings import Listing, ListingEvent, is_in_force
 from registry.penalties import HISTORY, PENALTY, PenaltyDecision, published_on
 from registry.policy import add_months, blacklist_policy, publication_policy, repair_policy
 
@@ -156,7 +156,7 @@ def apply(
         listing = session.get(Listing, target_id)
         if listing is None:
             raise NotFound(f"no listing with id {target_id}", code="not_found")
-        if effective_status(listing, day) != "listed" or listing.listed_from is None or listing.listed_from > day:
+        if not is_in_force(listing, day) or listing.listed_from is None:
             raise _refuse(f"listing {target_id} is not in force: nothing to end", "not_listed")
         possible = add_months(listing.listed_from, blacklist_policy().repair_after_months)
         if day < possible:
@@ -232,7 +232,7 @@ def decide(
             listing = session.get(Listing, application.listing_id)
             assert listing is not None
             before = listing.status
-            if effective_status(listing, day) == "listed":
+            if is_in_force(listing, day):
                 listing.status, listing.end_reason, listing.ended_on = "ended", "repaired", day
                 listing.open_entity_id, listing.updated_at = None, now
                 session.add(listing)

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
+from sqlmodel import select as model_select
 
 from api.deps import Admin, SessionDep, require
 from api.schemas import (
@@ -74,11 +75,12 @@ def _out(session: Session, items: Iterable[listings.Listing], *, with_events: bo
     items = list(items)
     links = listings.decisions_of(session=session, listing_ids=[i.id for i in items if i.id is not None])
     day = clock.today()
+    wanted = sorted({i.entity_id for i in items})
+    entities = {e.id: e for e in session.exec(model_select(Entity).where(col(Entity.id).in_(wanted))).all()}
     out = []
     for item in items:
         assert item.id is not None
-        entity = session.get(Entity, item.entity_id)
-        assert entity is not None
+        entity = entities[item.entity_id]
         events = listings.events_of(session=session, listing_id=item.id) if with_events else None
         status = listings.effective_status(item, day)
         ended_on, end_reason = item.ended_on, item.end_reason

@@ -21,7 +21,6 @@ from api.routers.public import _published_penalties, _region
 from registry import clock, entities, listings
 from registry.access import Principal
 from registry.audit import record_event
-from registry.penalties import PENALTY
 from registry.policy import sanctions_policy
 from registry.privacy import public_identifier
 
@@ -32,15 +31,25 @@ END_LABELS = {"expired": "期满移出", "revoked": "依据被撤销", "repaired
 
 
 def _data_version(session: SessionDep) -> str:
-    """A short digest of the newest change to decisions and listings: two reports with the
-    same version rest on the same data."""
-    stamp = session.execute(
-        select(
-            func.max(PENALTY.c.updated_at),
-            func.count(),
-            select(func.max(listings.LISTING.c.updated_at)).scalar_subquery(),
-        )
-    ).one()
+    """A short digest of the newest change to decisions, listings, repairs and objections: two
+    reports with the same version rest on the same data. Every change leaves a row with a
+    higher id (a delivery's batch, a decision's history, a listing event) or a decision time
+    (repairs, objections), so primary keys and small tables answer it, not a decision scan."""
+    from registry.batches import ImportBatch
+    from registry.penalties import HISTORY
+    from registry.repair import OBJECTION, REPAIR
+
+    batch = ImportBatch.__table__  # type: ignore[attr-defined]
+    stamps = [
+        select(func.max(batch.c.id)).scalar_subquery(),
+        select(func.max(HISTORY.c.id)).scalar_subquery(),
+        select(func.max(listings.EVENT.c.id)).scalar_subquery(),
+        select(func.max(REPAIR.c.decided_at)).scalar_subquery(),
+        select(func.max(REPAIR.c.id)).scalar_subquery(),
+        select(func.max(OBJECTION.c.id)).scalar_subquery(),
+        select(func.max(OBJECTION.c.resolved_at)).scalar_subquery(),
+    ]
+    stamp = session.execute(select(*stamps)).one()
     return hashlib.sha256(repr(tuple(stamp)).encode()).hexdigest()[:16]
 
 
@@ -52,7 +61,7 @@ def build_report(session: SessionDep, code: str) -> dict[str, Any]:
     history, _ = listings.list_listings(session=session, entity_id=entity.id, limit=1000)
     shown = [item for item in history if item.listed_from is not None]
     links = listings.decisions_of(session=session, listing_ids=[i.id for i in shown if i.id is not None])
-    in_force = [i for i in shown if listings.effective_status(i, day) == "listed" and i.listed_from <= day]  # type: ignore[operator]
+    in_force = [i for i in shown if listings.is_in_force(i, day)]
     measures = [
         {"code": m.code, "name": m.name, "action": m.action, "applied_by": m.applied_by, "basis": m.basis}
         for m in sanctions_policy().measures
