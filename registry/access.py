@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -117,6 +119,7 @@ def revoke_key(*, session: Session, prefix: str) -> ApiKey:
     key.revoked_at = clock.now()
     session.add(key)
     session.flush()
+    forget_keys()
     return key
 
 
@@ -155,3 +158,55 @@ def authenticate(*, session: Session, raw_key: str) -> Principal:
         agency_code=agency_code,
         name=key.name,
     )
+
+
+class _RecentKeys:
+    """Principals of keys checked in the last few seconds, by database and key digest.
+
+    Every authenticated request used to read ``api_key`` first; a server answering thousands
+    of checks a second asks about the same few keys over and over. Only known, unrevoked keys
+    are kept (an unknown key is looked up every time), for ``XINYONG_KEY_CACHE_SECONDS``:
+    a revocation in this process applies at once (:func:`revoke_key` clears the cache), one
+    made by another process (``xinyong key revoke``) within that time.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[float, Principal]] = {}
+        self._limit = limit
+
+    def get(self, database: str, digest: str, ttl: float) -> Principal | None:
+        entry = self._entries.get((database, digest))
+        if entry is None or time.monotonic() - entry[0] > ttl:
+            return None
+        return entry[1]
+
+    def put(self, database: str, digest: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self._limit:
+                self._entries.clear()
+            self._entries[(database, digest)] = (time.monotonic(), principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_RECENT = _RecentKeys()
+
+
+def forget_keys() -> None:
+    """Drop every remembered key, so the next request of each is looked up again."""
+    _RECENT.clear()
+
+
+def cached_principal(*, database: str, raw_key: str, ttl: float) -> Principal | None:
+    """The principal of a key checked less than ``ttl`` seconds ago against ``database``, if any."""
+    if ttl <= 0 or not raw_key:
+        return None
+    return _RECENT.get(database, hash_key(raw_key.strip()), ttl)
+
+
+def remember_principal(*, database: str, raw_key: str, principal: Principal) -> None:
+    """Keep a key just authenticated against ``database`` (see :class:`_RecentKeys`)."""
+    _RECENT.put(database, hash_key(raw_key.strip()), principal)

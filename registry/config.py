@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     upload_limit_mb: int = Field(default=200, ge=1, description="Largest accepted upload, in MiB")
     sql_echo: bool = Field(default=False, description="Log every SQL statement (development only)")
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a server trusts a key it has already checked; a key revoked from another "
+        "process stops working within this time (0: look every key up on every request)",
+    )
 
 
 @lru_cache(maxsize=1)

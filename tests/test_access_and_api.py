@@ -7,10 +7,13 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from registry.access import authenticate, create_key, revoke_key
+from api.app import create_app
+from registry.access import authenticate, create_key, forget_keys, revoke_key
 from registry.audit import list_events
+from registry.config import reload_settings
 from registry.entities import Ident, resolve_entity
 from registry.errors import AuthenticationFailed, ValidationFailed
 from registry.identifiers import build_reg_no, build_uscc, check
@@ -67,6 +70,37 @@ def test_http_401_without_key_unknown_key_and_revoked_key(client: TestClient, se
     session.commit()
     r = client.get("/api/v1/audit", headers=bearer(raw))
     assert r.status_code == 401 and r.json()["code"] == "revoked_key"
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_cache_time(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server remembers a checked key for XINYONG_KEY_CACHE_SECONDS; a revocation written by
+    another process (here: raw SQL, which cannot clear this process's memory) applies once
+    that time is over, or at once with the cache off."""
+    key, raw = create_key(session=session, role="admin")
+    session.commit()
+
+    def revoke_elsewhere() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE api_key SET revoked_at = CURRENT_TIMESTAMP WHERE id = :id"), {"id": key.id})
+
+    monkeypatch.setenv("XINYONG_KEY_CACHE_SECONDS", "3600")
+    with TestClient(create_app(reload_settings(), engine=engine)) as client:
+        assert client.get("/api/v1/audit", headers=bearer(raw)).status_code == 200
+        revoke_elsewhere()
+        assert client.get("/api/v1/audit", headers=bearer(raw)).status_code == 200  # remembered
+        forget_keys()  # what the passing of XINYONG_KEY_CACHE_SECONDS does
+        r = client.get("/api/v1/audit", headers=bearer(raw))
+        assert r.status_code == 401 and r.json()["code"] == "revoked_key"
+
+    key, raw_other = create_key(session=session, role="admin")
+    session.commit()
+    monkeypatch.setenv("XINYONG_KEY_CACHE_SECONDS", "0")
+    with TestClient(create_app(reload_settings(), engine=engine)) as client:
+        assert client.get("/api/v1/audit", headers=bearer(raw_other)).status_code == 200
+        revoke_elsewhere()
+        assert client.get("/api/v1/audit", headers=bearer(raw_other)).status_code == 401
 
 
 def test_http_403_for_the_wrong_role_is_audited(client: TestClient, session: Session) -> None:

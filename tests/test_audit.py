@@ -15,10 +15,12 @@ from registry.errors import PermissionDenied
 
 
 def _event(session: Session, **kw) -> AuditEvent:  # type: ignore[no-untyped-def]
-    row = record_event(
+    event_id = record_event(
         session=session, principal=kw.pop("principal", "cli:test"), action=kw.pop("action", "thing.do"), **kw
     )
     session.commit()
+    row = session.get(AuditEvent, event_id)
+    assert row is not None
     return row
 
 
