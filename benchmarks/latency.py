@@ -176,11 +176,12 @@ def _drop_schema(base: str, schema: str) -> None:
 
 
 def run_latency(
-    scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = print, keep_sqlite: bool = False
+    scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = print, keep: bool = False
 ) -> list[dict[str, Any]]:
     """Build the registry at ``scale`` on SQLite (and PostgreSQL when ``pg_url`` answers),
-    measure, and write the latency table into ``out``. ``keep_sqlite``: leave the SQLite
-    registry in place for the next benchmark (its section carries its ``url``)."""
+    measure, and write the latency table into ``out``. ``keep``: leave the registries in place
+    for the next benchmark (each section carries its ``url``; :func:`remove` deletes them)."""
+    from benchmarks.memory import peak_mb, reset_peak
     from benchmarks.run import _pg_reachable
     from benchmarks.scale import build
 
@@ -204,29 +205,44 @@ def run_latency(
             log(f"[{label}] building {entities:,} entities and {decisions:,} decisions …")
             built = build(url, entities=entities, decisions=decisions, seed=7)
             log(f"[{label}] built in {built['seconds']['total']:.0f} s; measuring {queries} queries of each kind …")
+            reset_peak()
             rows = measure(url, built["sample"], queries=queries)
-            sections.append({"database": label, "built": built, "rows": rows, "url": url})
+            sections.append(
+                {"database": label, "built": built, "rows": rows, "url": url, "schema": schema, "peak_mb": peak_mb()}
+            )
             for r in rows:
                 log(f"[{label}] {r['operation']}: p50 {r['p50']:.2f} ms, p95 {r['p95']:.2f} ms, p99 {r['p99']:.2f} ms")
-        finally:
+        except BaseException:
             if schema:
                 _drop_schema(pg_url or DEFAULT_PG, schema)
-    for suffix in ("", "-wal", "-shm"):
-        if not keep_sqlite:
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+            raise
     write_markdown(out, scale, sections)
+    if not keep:
+        remove(sections, pg_url)
     return sections
+
+
+def remove(sections: list[dict[str, Any]], pg_url: str | None) -> None:
+    """Delete the registries :func:`run_latency` built (its SQLite file, its PostgreSQL schema)."""
+    for section in sections:
+        if section["schema"]:
+            _drop_schema(pg_url or DEFAULT_PG, section["schema"])
+        elif section["url"].startswith("sqlite:///"):
+            db = section["url"].removeprefix("sqlite:///")
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def write_markdown(out: Path, scale: str, sections: list[dict[str, Any]]) -> None:
     """Put the latency table between its markers in ``out`` (other sections are kept)."""
+    from benchmarks.memory import shown
     from benchmarks.run import machine, replace_block
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"### Profile lookup and name search latency — scale `{scale}`, measured {stamp}",
         "",
-        f"Machine: {machine()}. Shared with other work while measured: expect noise.",
+        f"Machine: {machine()}.",
         "",
     ]
     for section in sections:
@@ -235,7 +251,8 @@ def write_markdown(out: Path, scale: str, sections: list[dict[str, Any]]) -> Non
             f"- {section['database']}: {counts['entities']:,} entities, {counts['names']:,} names "
             f"({counts['name_grams']:,} name postings), {counts['identifiers']:,} identifiers, "
             f"{counts['decisions']:,} decisions; built in {seconds['total']:.0f} s "
-            f"(decisions {seconds['insert_decisions']:.0f} s, postings {seconds['insert_name_grams']:.0f} s)."
+            f"(decisions {seconds['insert_decisions']:.0f} s, postings {seconds['insert_name_grams']:.0f} s); "
+            f"peak RSS while querying: {shown(section.get('peak_mb'))}."
         )
     lines += [
         "",

@@ -187,9 +187,10 @@ def machine() -> str:
     except OSError:
         pass
     cpu = platform.processor() or platform.machine()
+    load = f"; load average {os.getloadavg()[0]:.1f} when written" if hasattr(os, "getloadavg") else ""
     return (
         f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores{mem}; "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}{load}"
     )
 
 
@@ -236,13 +237,15 @@ def run(scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = pri
     finally:
         dbs.drop()
     write_markdown(out, scale, results)
-    from benchmarks.latency import run_latency  # lookup and search latency (publication issue)
+    from benchmarks.latency import remove, run_latency  # lookup and search latency (publication issue)
     from benchmarks.sanctions import run_sanctions  # rules run and checks (blacklist and sanctions issues)
 
-    # one SQLite registry at scale serves both: built once, kept for the sanctions benchmark
-    sections = run_latency(scale, out, pg_url, workdir, log=log, keep_sqlite=True)
-    sqlite = next(s for s in sections if s["database"] == "SQLite")
-    run_sanctions(scale, out, workdir, log=log, prebuilt=(sqlite["url"], sqlite["built"]))
+    # the registries at scale serve both: built once, kept for the sanctions benchmark
+    sections = run_latency(scale, out, pg_url, workdir, log=log, keep=True)
+    try:
+        run_sanctions(scale, out, workdir, log=log, prebuilt=[(s["database"], s["url"], s["built"]) for s in sections])
+    finally:
+        remove(sections, pg_url)
     return results
 
 
