@@ -133,6 +133,15 @@ def test_batch_checks_in_input_order_with_malformed_codes_per_row(
     assert "发改财金〔2018〕1702号" in body["rules"][listing["rule"]]["basis"]
     assert "entity" not in results[3] and results[0]["entity"]["uscc"] == OTHER
     assert response.json()["summary"] == {"clear": 1, "invalid": 1, "restricted": 3, "unknown_entity": 2}
+    # every answer is in the check trail under its own id, as it was answered
+    trail = client.get("/api/v1/audit/checks", params={"action": "bidding"}, headers=bearer(keys["admin"])).json()
+    stored = {row["id"]: row for row in trail["data"]}
+    assert len({r["check_id"] for r in results}) == len(codes)
+    for r in results:
+        row = stored[r["check_id"]]
+        assert (row["code"], row["decision"], row["batch"], row["role"]) == (r["code"], r["decision"], True, "bank")
+        assert (row["listing_ids"] or []) == r.get("listings", []) and (row["measures"] or []) == r.get("measures", [])
+        assert row["entity_id"] is None or r["entity"]
     # the same as a CSV loan book, answered as CSV
     upload = "统一社会信用代码,借款人\r\n" + "\r\n".join(f"{c},x" for c in codes) + "\r\n"
     answered = client.post(
