@@ -37,10 +37,10 @@ from registry import clock
 from registry.agencies import get_agency
 from registry.audit import record_event
 from registry.batches import ImportBatch, Rejection, add_rejections, start_batch, summary
-from registry.entities import EntityClaim, Ident
+from registry.entities import EntityClaim, Ident, NewEntities, index_new_entities
 from registry.errors import ValidationFailed
 from registry.listings import run_rules
-from registry.penalties import DecisionRecord, load_decisions, stored_values, values_of
+from registry.penalties import DecisionRecord, load_decisions, stored_values
 
 log = logging.getLogger("xinyong.import")
 CHUNK_ROWS = 5000
@@ -157,7 +157,8 @@ def _pack(chunk: Chunk, delivered_on: date) -> Packed:
         )
         for r in good
     ]
-    return count, bad, heads, [stored_values(r.values, delivered_on) for r in good], delivered_on
+    # the validator's records always carry their values
+    return count, bad, heads, [stored_values(r.values or {}, delivered_on) for r in good], delivered_on
 
 
 def _unpack(packed: Packed) -> Loadable:
@@ -166,7 +167,7 @@ def _unpack(packed: Packed) -> Loadable:
     for (row, digest, name, kind, seen_on, *flat), plain in zip(heads, stored, strict=True):
         idents = (Ident(*flat),) if len(flat) == 2 else tuple(map(Ident, flat[::2], flat[1::2]))
         claim = EntityClaim(name=name, idents=idents, kind=kind, seen_on=seen_on)
-        good.append(DecisionRecord(row=row, claim=claim, values=values_of(plain), digest=digest))
+        good.append(DecisionRecord(row=row, claim=claim, values=None, digest=digest, number=plain[0]))
     return count, good, bad, stored, delivered_on
 
 
@@ -285,6 +286,7 @@ def _run(
         try:
             seen: dict[int, int] = {}
             touched: set[int] = set()
+            created = NewEntities()  # their search postings are built once, after the last chunk
             for number, (count, good, bad, stored, stored_on) in enumerate(chunks, start=1):
                 if number % SWEEP_CHUNKS == 0:
                     gc.collect()  # the rare full sweep (see few_collections)
@@ -296,6 +298,7 @@ def _run(
                     seen=seen,
                     stored=stored,
                     stored_on=stored_on,
+                    deferred=created,
                 )
                 add_rejections(session=session, batch_id=batch.id, rejections=bad + loaded.rejections)
                 rows += count
@@ -306,6 +309,7 @@ def _run(
                 rejected += len({r.row for r in bad}) + len(loaded.rejections)
                 if progress is not None:
                     progress(count)
+            index_new_entities(session=session, entities=created)
             _propose_listings(session, touched, principal)
             _finish(batch, rows, inserted, updated, unchanged, rejected, source.ignored_columns, started)
             session.add(batch)

@@ -13,6 +13,7 @@ that already holds another value of a single-valued scheme, raise :class:`Confli
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -250,13 +251,62 @@ def _held(session: Session, entity_ids: set[int]) -> dict[int, dict[str, set[str
     return held
 
 
-def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int | Conflict]:
+class NewEntities:
+    """The entities a bulk load created, as sorted runs of ids, whose search postings it builds
+    once at the end (:func:`index_new_entities`) instead of chunk by chunk: one set-based
+    statement over their names, in key order, rather than sorting and inserting millions of
+    Python tuples into an ever larger B-tree."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[int]] = []  # [first, last], ascending, not touching
+
+    def add(self, ids: Iterable[int]) -> None:
+        """Record new entity ids (in ascending order, as :func:`allocate_ids` gives them)."""
+        for i in ids:
+            runs = self.runs
+            if runs and runs[-1][1] + 1 == i:
+                runs[-1][1] = i
+            elif runs and i <= runs[-1][1]:
+                self._insert(i)
+            else:
+                runs.append([i, i])
+
+    def _insert(self, i: int) -> None:
+        if i in self:
+            return
+        self.runs.append([i, i])
+        self.runs.sort()
+        merged: list[list[int]] = []
+        for run in self.runs:
+            if merged and merged[-1][1] + 1 >= run[0]:
+                merged[-1][1] = max(merged[-1][1], run[1])
+            else:
+                merged.append(run)
+        self.runs = merged
+
+    def __contains__(self, entity_id: object) -> bool:
+        if not isinstance(entity_id, int):
+            return False
+        at = bisect_right(self.runs, entity_id, key=lambda run: run[0]) - 1
+        return at >= 0 and self.runs[at][0] <= entity_id <= self.runs[at][1]
+
+    def __len__(self) -> int:
+        return sum(last - first + 1 for first, last in self.runs)
+
+
+def resolve_many(
+    *, session: Session, claims: Sequence[EntityClaim], deferred: NewEntities | None = None
+) -> list[int | Conflict]:
     """Resolve or create the entity of every claim at once, set-based: one round of look-ups
     for all identifiers, bulk inserts for new entities, links and names.
 
     Returns, per claim and in order, the entity id or the :class:`Conflict` that refuses it
     (identifiers naming two entities, or a second value of a single-valued scheme). Claims in
     the same call that share an identifier resolve to the same entity.
+
+    With ``deferred``, the search postings of the entities created (now or by an earlier call
+    with the same ``deferred``) are left to :func:`index_new_entities`, which the caller runs
+    before its transaction ends; the new entities are added to ``deferred``.
     """
     now = clock.now()
     today = clock.today()
@@ -364,6 +414,8 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
             real[-placeholder] = new_id
             fresh_names[new_id] = claim.name
         insert_plain(session, ENTITY, ("id", "kind", "uscc", "name", "region_code", "created_at", "updated_at"), rows)
+        if deferred is not None:
+            deferred.add(new_ids)
     final = [r if isinstance(r, Conflict) else real.get(r, r) for r in results]
     link_rows = {(entity_id, ident.scheme, ident.value) for entity_id, ident in links}
     link_rows.update((real[entity_id], scheme, value) for (scheme, value), entity_id in owner.items() if entity_id < 0)
@@ -382,7 +434,9 @@ def resolve_many(*, session: Session, claims: Sequence[EntityClaim]) -> list[int
             [{"eid": e, "new_uscc": u, "new_region": u[2:8]} for e, u in uscc_links.items()],
         )
     if names:
-        _upsert_names(session, {(real.get(e, e), n): span for (e, n), span in names.items()}, now, fresh_names)
+        _upsert_names(
+            session, {(real.get(e, e), n): span for (e, n), span in names.items()}, now, fresh_names, deferred
+        )
     session.flush()
     return final
 
@@ -391,10 +445,15 @@ _STAMP_ENCODE = plain_codec(ENTITY, ("created_at",))[0]
 
 
 def _upsert_names(
-    session: Session, names: dict[tuple[int, str], tuple[date, date]], now: datetime, created: dict[int, str]
+    session: Session,
+    names: dict[tuple[int, str], tuple[date, date]],
+    now: datetime,
+    created: dict[int, str],
+    deferred: NewEntities | None = None,
 ) -> None:
     """Record names with their first and last day seen, then make each touched entity's current
-    name the one seen most recently. ``created``: the entities just created, with their name."""
+    name the one seen most recently. ``created``: the entities just created, with their name;
+    ``deferred``: entities whose postings :func:`index_new_entities` builds later."""
     postgres = session.get_bind().dialect.name == "postgresql"
     # The names of entities created just now cannot be there yet: a plain insert is enough.
     insert_plain(
@@ -453,7 +512,11 @@ def _upsert_names(
     stale = sorted({e for e, n in names if current.get(e) != n})
     if stale:
         _set_current_names(session, stale, now)
-    _index_names(session, names, set(created), current, stale)
+    if deferred is None:
+        _index_names(session, names, set(created), current, stale)
+    else:
+        # only the older entities whose names changed: the new ones are indexed at the end
+        _index_names(session, {}, set(), current, [e for e in stale if e not in deferred])
 
 
 def _set_current_names(session: Session, stale: list[int], now: datetime) -> None:
@@ -537,6 +600,62 @@ def _insert_postings(session: Session, rows: list[tuple[str, bool, int, int]]) -
         )
     finally:
         cursor.close()
+
+
+_GRAM_SOURCE = (
+    "SELECT {distinct}substr(n.search_key, s.i, 2), s.i = 1, length(e.name), n.entity_id "
+    "FROM entity_name n JOIN entity e ON e.id = n.entity_id {positions} "
+    "WHERE n.entity_id BETWEEN :first AND :last{range_filter}"
+)
+# entities per statement: bounds the sort of their postings (about 9 per name)
+_INDEX_SLICE = 250_000
+
+
+def index_new_entities(*, session: Session, entities: NewEntities) -> None:
+    """Build the search postings of entities created with ``deferred`` (:func:`resolve_many`)
+    from all their names, at their current name's length: the postings :func:`_index_names`
+    would have written, in one set-based statement per slice of ids, in key order."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        sql = (
+            "INSERT INTO entity_name_gram (gram, at_start, name_len, entity_id) "
+            + _GRAM_SOURCE.format(
+                distinct="DISTINCT ",
+                positions="CROSS JOIN LATERAL generate_series(1, length(n.search_key) - 1) AS s(i)",
+                range_filter="",
+            )
+            + " ON CONFLICT DO NOTHING"
+        )
+    else:
+        longest = max(
+            (
+                session.execute(
+                    text(
+                        "SELECT coalesce(max(length(search_key)), 0) FROM entity_name WHERE entity_id BETWEEN :a AND :b"
+                    ),
+                    {"a": first, "b": last},
+                ).scalar_one()
+                for first, last in entities.runs
+            ),
+            default=0,
+        )
+        # positions 1..n as an indexed temp table: SQLite has no generate_series built in
+        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS gram_position (i INTEGER PRIMARY KEY)"))
+        have = session.execute(text("SELECT coalesce(max(i), 0) FROM gram_position")).scalar_one()
+        if have < longest:
+            session.execute(
+                text("INSERT INTO gram_position (i) VALUES (:i)"), [{"i": i} for i in range(have + 1, longest + 1)]
+            )
+        sql = (
+            "INSERT OR IGNORE INTO entity_name_gram (gram, at_start, name_len, entity_id) "
+            + _GRAM_SOURCE.format(
+                distinct="", positions="CROSS JOIN gram_position s", range_filter=" AND s.i < length(n.search_key)"
+            )
+            + " ORDER BY 1, 2, 3, 4"
+        )
+    for first, last in entities.runs:
+        for start in range(first, last + 1, _INDEX_SLICE):
+            session.execute(text(sql), {"first": start, "last": min(last, start + _INDEX_SLICE - 1)})
 
 
 def resolve_entity(

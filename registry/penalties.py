@@ -45,7 +45,7 @@ from registry.calendar import calendar
 from registry.clock import CST
 from registry.codes import PERSONAL_SCHEMES
 from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, insert_plain, one_of, plain_codec  # noqa: F401
-from registry.entities import EntityClaim, resolve_many
+from registry.entities import EntityClaim, NewEntities, resolve_many
 from registry.errors import (
     Conflict,
     FieldError,
@@ -185,18 +185,24 @@ class DecisionRecord:
 
     row: int
     claim: EntityClaim
-    values: dict[str, Any]
+    # None when the record came from the reader process: the loader decodes its stored values
+    # (stored_values) only for the rare update, and takes the number and digest as sent
+    values: dict[str, Any] | None
     digest: str = ""
+    number: str = ""
 
     def __post_init__(self) -> None:
         # Hashed where the record is made (the reader process, in a parallel import).
-        if not self.digest:
-            self.digest = content_hash(self.values)
+        if self.values is not None:
+            if not self.digest:
+                self.digest = content_hash(self.values)
+            if not self.number:
+                self.number = str(self.values["decision_no"])
 
     @property
     def decision_no(self) -> str:
         """The decision number (行政处罚决定书文号)."""
-        return str(self.values["decision_no"])
+        return self.number
 
 
 @dataclass
@@ -274,19 +280,22 @@ _WINDOW_ENCODE = plain_codec(PENALTY, WINDOW_FIELDS)[0]
 
 def stored_values(values: dict[str, Any], delivered_on: date) -> tuple[Any, ...]:
     """The ``STORED_FIELDS`` of a validated record in plain form (made where the record is)."""
-    window = _stored_window(
-        values["decision_date"],
-        values.get("penalty_types"),
-        values.get("publish_until"),
-        delivered_on,
-        publication_policy(),
-    )
+    key = (values["decision_date"], values.get("penalty_types"), values.get("publish_until"), delivered_on)
+    policy = publication_policy()
+    global _STORED_WINDOWS
+    cached_for, known = _STORED_WINDOWS
+    if cached_for is not policy or len(known) > 65536:
+        # one cache per policy, keyed without it: hashing its dataclass per row costs more than
+        # the rest of the look-up
+        known = {}
+        _STORED_WINDOWS = (policy, known)
+    window = known.get(key)
+    if window is None:
+        window = known[key] = _WINDOW_ENCODE(list(_window_of(*key, policy)))
     return _VALUES_ENCODE(list(map(values.get, _VALUE_FIELDS))) + window
 
 
-@lru_cache(maxsize=65536)
-def _stored_window(*key: Any) -> tuple[Any, ...]:
-    return _WINDOW_ENCODE(list(_window_of(*key)))
+_STORED_WINDOWS: tuple[Any, dict[Any, tuple[Any, ...]]] = (None, {})
 
 
 def values_of(stored: Sequence[Any]) -> dict[str, Any]:
@@ -331,7 +340,10 @@ def published_on(day: date) -> Any:
 
 def content_hash(values: dict[str, Any]) -> str:
     """A digest of the decision's content, stable across engines and file formats."""
-    payload = "\x1f".join("\x00" if v is None else str(v) for v in map(values.get, CONTENT_FIELDS))
+    # a list, not a generator, and str() only for what is not text already: computed per row
+    payload = "\x1f".join(
+        [v if type(v) is str else "\x00" if v is None else str(v) for v in map(values.get, CONTENT_FIELDS)]
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -349,6 +361,7 @@ def load_decisions(
     seen: dict[int, int],
     stored: Sequence[tuple[Any, ...]] | None = None,
     stored_on: date | None = None,
+    deferred: NewEntities | None = None,
 ) -> LoadResult:
     """Upsert a chunk of validated decisions of one agency.
 
@@ -356,14 +369,17 @@ def load_decisions(
     the same decision twice in one delivery is reported (``duplicate_in_file``) rather than
     stored twice. Returns the counts and the rejections (identifier conflicts, duplicates).
     ``stored`` may give each record's :func:`stored_values` as delivered on ``stored_on`` (the
-    reader process prepares them); they are used when that day is today.
+    reader process prepares them); they are used when that day is today. ``deferred``: see
+    :func:`registry.entities.resolve_many` (the caller then runs ``index_new_entities``).
     """
     result = LoadResult()
     now = clock.now()
     today = clock.today()
-    if stored is None or stored_on != today:
-        stored = [stored_values(r.values, today) for r in records]
-    resolved = resolve_many(session=session, claims=[r.claim for r in records])
+    if stored is None:
+        stored = [stored_values(_values(r, None), today) for r in records]
+    elif stored_on != today:  # prepared for another day (the import ran past midnight)
+        stored = [stored_values(_values(r, plain), today) for r, plain in zip(records, stored, strict=True)]
+    resolved = resolve_many(session=session, claims=[r.claim for r in records], deferred=deferred)
     ready: list[tuple[DecisionRecord, str, int, tuple[Any, ...]]] = []
     for record, outcome, plain in zip(records, resolved, stored, strict=True):
         if isinstance(outcome, Conflict):
@@ -424,7 +440,7 @@ def load_decisions(
         elif found[1] == digest:
             result.unchanged += 1
         else:
-            updates.append((found[0], record.values, digest))
+            updates.append((found[0], _values(record, plain), digest))
             result.entity_ids.add(entity_id)
     if inserts:
         insert_plain(session, PENALTY, _INSERT_FIELDS, inserts)
@@ -433,6 +449,11 @@ def load_decisions(
         _apply_updates(session, updates, batch_id, now)
         result.updated = len(updates)
     return result
+
+
+def _values(record: DecisionRecord, plain: Any) -> dict[str, Any]:
+    """A record's values: its own, or decoded from its stored values."""
+    return record.values if record.values is not None else values_of(plain)
 
 
 _INSERT_FIELDS = (

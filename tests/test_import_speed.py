@@ -1,0 +1,104 @@
+"""The import's fast paths give exactly what the full checks and the chunk-by-chunk index give."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from importers import pipeline
+from importers.rows import valid_normal_uscc
+from registry.agencies import add_agency
+from registry.entities import GRAM, Entity, EntityName, NewEntities, name_grams, search_key
+from registry.identifiers import USCC_ALPHABET, build_uscc, check
+from tests.fixtures.make_fixtures import AGENCY_USCC, HEADERS, good_rows
+
+ALPHABET = USCC_ALPHABET + "IOSVZ"
+
+
+@st.composite
+def usccs(draw: st.DrawFn) -> str:
+    """Valid USCCs, valid ones with one character changed, and random strings."""
+    body = draw(st.text(alphabet=USCC_ALPHABET, min_size=8, max_size=8))
+    authority, kind = draw(st.sampled_from([("9", "1"), ("9", "2"), ("N", "2"), ("Y", "1"), ("1", "9"), ("B", "1")]))
+    region = draw(st.sampled_from(["310115", "440101", "110105", "999999", "441581"]))
+    try:
+        code = build_uscc(authority, kind, region, body)
+    except ValueError:
+        code = authority + kind + region + body + "00"
+    if draw(st.booleans()):
+        at = draw(st.integers(0, 17))
+        code = code[:at] + draw(st.sampled_from(ALPHABET + "a -")) + code[at + 1 :]
+    return draw(st.one_of(st.just(code), st.text(alphabet=ALPHABET, min_size=17, max_size=19)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(code=usccs())
+def test_the_normal_uscc_fast_path_agrees_with_the_full_check(code: str) -> None:
+    full = check(code, "uscc")
+    if valid_normal_uscc(code):
+        assert full.valid and full.normalized == code
+    elif full.valid:
+        assert full.normalized != code  # only codes not yet in normal form take the slow path
+
+
+def test_new_entities_runs() -> None:
+    runs = NewEntities()
+    runs.add([5, 6, 7])
+    runs.add([9, 10])
+    runs.add([8])
+    runs.add([2])
+    assert runs.runs == [[2, 2], [5, 10]] and len(runs) == 7
+    assert 2 in runs and 7 in runs and 3 not in runs and 11 not in runs
+
+
+def test_postings_built_at_the_end_equal_the_names_of_every_entity(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entities created in one chunk and renamed or given another name in later chunks of the
+    same batch, beside entities known before: the index holds each entity's names' grams at
+    its current name's length, nothing else."""
+    with Session(engine) as s:
+        add_agency(session=s, code="PD", name="浦东", uscc=AGENCY_USCC)
+        s.commit()
+    base = good_rows()
+    org = next(r for r in base if r["统一社会信用代码"] and r["行政相对人类别"] == "法人及非法人组织")
+
+    def delivery(name: str, rows: list[tuple[str, str, str]]) -> Path:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(HEADERS)
+            for number, party, uscc in rows:
+                row = dict(org) | {"行政处罚决定书文号": number, "行政相对人名称": party, "统一社会信用代码": uscc}
+                writer.writerow(["" if row.get(h) is None else str(row[h]) for h in HEADERS])
+        return path
+
+    a, b, c = (build_uscc("9", "1", "310115", f"MA{i:06d}") for i in range(1, 4))
+    pipeline.import_file(
+        engine=engine, path=delivery("1.csv", [("1号", "上海甲公司", a)]), agency_code="PD", principal="t"
+    )
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 1)
+    rows = [
+        ("2号", "上海乙贸易有限公司", b),
+        ("3号", "上海甲新名称有限公司", a),  # a known entity renamed
+        ("4号", "乙", b),  # a new entity (chunk 1) with a second, shorter name
+        ("5号", "上海丙", c),
+        ("6号", "上海丙", c),
+    ]
+    result = pipeline.import_file(engine=engine, path=delivery("2.csv", rows), agency_code="PD", principal="t")
+    assert result["inserted"] == 5
+    with Session(engine) as s:
+        current = {e.id: e.name for e in s.exec(select(Entity)).all()}
+        expected = {
+            (g, bool(st_), len(current[n.entity_id]), n.entity_id)
+            for n in s.exec(select(EntityName)).all()
+            for g, st_ in name_grams(search_key(n.name))
+        }
+        stored = {(g, bool(st_), n, e) for g, st_, n, e in s.execute(select(GRAM)).all()}
+    assert stored == expected
