@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Admin, SessionDep, require
 from api.schemas import BatchCheckIn, CheckIn, CheckOut, FeedbackIn
@@ -171,7 +172,8 @@ async def post_batch_csv(
     """The same batch check from a CSV upload; answers a CSV (UTF-8 with BOM, Chinese headers)
     with one row per input row, in order."""
     codes = _codes_from_csv(await file.read())
-    results, _counts = _batch(session, principal, codes, action)
+    # the database work of up to 100,000 codes must not hold the event loop
+    results, _counts = await run_in_threadpool(_batch, session, principal, codes, action)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADERS)
