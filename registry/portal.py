@@ -28,17 +28,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import exists, func, literal, select, text, tuple_
+from sqlalchemy import JSON, Date, RowMapping, bindparam, exists, func, literal, select, text, tuple_
 from sqlmodel import Session
 
 from registry.db import one_of
-from registry.entities import ENTITY, GRAM, Entity, EntityName, Ident, find_by_identifier, search_key
+from registry.entities import (
+    ENTITY,
+    GRAM,
+    Entity,
+    EntityIdentifier,
+    EntityName,
+    Ident,
+    code_ident,
+    find_by_identifier,
+    identifier_order,
+    search_key,
+    unknown_entity,
+)
 from registry.errors import FieldError, ValidationFailed
 from registry.identifiers import check
-from registry.penalties import PENALTY, published_on
+from registry.listings import LISTING, in_force_on
+from registry.penalties import PENALTY, published_on, with_agency_code
+from registry.repair import REPAIR
 
 NAME = EntityName.__table__  # type: ignore[attr-defined]
+IDENT = EntityIdentifier.__table__  # type: ignore[attr-defined]
 SEARCH_COUNT_CAP = 1000
 # Postings counted per gram to find the rarest; past this a gram is simply "common".
 _PROBE = 2000
@@ -52,6 +69,119 @@ def is_public(*, session: Session, entity: Entity, day: date) -> bool:
         return True
     stmt = select(literal(1)).where(PENALTY.c.entity_id == entity.id, published_on(day)).limit(1)
     return session.execute(stmt).first() is not None
+
+
+@dataclass(frozen=True)
+class ProfileHead:
+    """An entity as its public profile starts: the entity's own columns, every identifier
+    (``(scheme, value)``, in :func:`registry.entities.identifier_order`), every name it has
+    been known by (newest first), and whether the profile's other parts have anything to
+    read on the day asked: a published decision, a listing in force, an approved repair."""
+
+    id: int
+    kind: str
+    uscc: str | None
+    name: str
+    region_code: str | None
+    identifiers: list[tuple[str, str]]
+    names: list[str]
+    published: bool
+    listed: bool
+    repaired: bool
+
+    @property
+    def public(self) -> bool:
+        """Whether the portal may show the entity (:func:`is_public`, without a statement)."""
+        return self.kind != "natural_person" or self.published
+
+
+def _json_rows(dialect: str, *columns: Any) -> Any:
+    """SQL aggregate: the group's ``columns`` as one JSON array of arrays, read back as Python
+    lists (``json_agg`` on PostgreSQL, ``json_group_array`` on SQLite). NULL over no rows on
+    PostgreSQL, ``[]`` on SQLite."""
+    if dialect == "postgresql":
+        return func.json_agg(func.json_build_array(*columns), type_=JSON)
+    return func.json_group_array(func.json_array(*columns), type_=JSON)
+
+
+# The profile's statements are built once and take the day (and the code or the entity) as
+# bound parameters: building a statement of this size and computing its cache key costs more
+# in Python than the database takes to answer it. The shared conditions (``published_on``,
+# ``in_force_on``) compare their day with whatever they are given, here the parameter.
+_DAY = cast(date, bindparam("day", type_=Date))
+
+
+@lru_cache(maxsize=4)
+def _head_statement(dialect: str) -> Any:
+    """The statement behind :func:`profile_head` on ``dialect``; parameters ``scheme``,
+    ``value`` (the identifier) and ``day``."""
+    key = IDENT.alias("key")
+    owned = ENTITY.c.id
+    return (
+        select(
+            ENTITY.c.id,
+            ENTITY.c.kind,
+            ENTITY.c.uscc,
+            ENTITY.c.name,
+            ENTITY.c.region_code,
+            select(_json_rows(dialect, IDENT.c.scheme, IDENT.c.value))
+            .where(IDENT.c.entity_id == owned)
+            .scalar_subquery()
+            .label("identifiers"),
+            select(_json_rows(dialect, NAME.c.name, NAME.c.last_seen))
+            .where(NAME.c.entity_id == owned)
+            .scalar_subquery()
+            .label("names"),
+            exists().where(PENALTY.c.entity_id == owned, published_on(_DAY)).label("published"),
+            exists().where(LISTING.c.entity_id == owned, in_force_on(_DAY)).label("listed"),
+            exists().where(REPAIR.c.entity_id == owned, REPAIR.c.status == "approved").label("repaired"),
+        )
+        .select_from(ENTITY.join(key, key.c.entity_id == ENTITY.c.id))
+        .where(key.c.scheme == bindparam("scheme"), key.c.value == bindparam("value"))
+    )
+
+
+def profile_head(*, session: Session, code: str, day: date) -> ProfileHead:
+    """The entity any of its identifiers names, with its identifiers, names and which other
+    parts of its profile exist on ``day``, in one statement. Malformed codes raise
+    :class:`ValidationFailed`, valid but unknown ones :class:`NotFound`, as
+    :func:`registry.entities.lookup` does.
+
+    One round trip instead of one per part: on PostgreSQL each statement costs a round trip
+    to the server, and most entities have no listing and no repair, so the callers read those
+    (and the published decisions) only when the flags say there is something to read."""
+    ident = code_ident(code)
+    stmt = _head_statement(session.get_bind().dialect.name)
+    row = session.execute(stmt, {"scheme": ident.scheme, "value": ident.value, "day": day}).first()
+    if row is None:
+        raise unknown_entity(ident)
+    idents = sorted(((s, v) for s, v in row.identifiers or []), key=lambda p: identifier_order(*p))
+    # newest first, as registry.entities.names_of; ties in the order of the name index
+    names = [n for n, _ in sorted(sorted(row.names or []), key=lambda n: n[1], reverse=True)]
+    return ProfileHead(
+        id=row.id,
+        kind=row.kind,
+        uscc=row.uscc,
+        name=row.name,
+        region_code=row.region_code,
+        identifiers=idents,
+        names=names,
+        published=bool(row.published),
+        listed=bool(row.listed),
+        repaired=bool(row.repaired),
+    )
+
+
+@lru_cache(maxsize=1)
+def _penalties_statement() -> Any:
+    """The statement behind :func:`profile_penalties`; parameters ``entity_id`` and ``day``."""
+    return with_agency_code(PENALTY.c.entity_id == bindparam("entity_id"), published_on(_DAY))
+
+
+def profile_penalties(*, session: Session, entity_id: int, day: date) -> Sequence[RowMapping]:
+    """The entity's decisions published on ``day``, newest first, as every public listing of
+    decisions reads them (:func:`registry.penalties.with_agency_code` rows)."""
+    return session.execute(_penalties_statement(), {"entity_id": entity_id, "day": day}).mappings().all()
 
 
 @dataclass
