@@ -71,6 +71,18 @@ def is_public(*, session: Session, entity: Entity, day: date) -> bool:
     return session.execute(stmt).first() is not None
 
 
+def without_transaction(session: Session) -> None:
+    """Let a fresh session that only reads run its statements outside a transaction
+    (autocommit) for the rest of its life; a session already in a transaction is left as it is.
+
+    Why: on PostgreSQL a transaction costs two round trips of its own, BEGIN before the first
+    statement and ROLLBACK when the session closes, as many as a profile's reads. Reads lose
+    nothing without one: under READ COMMITTED, the default, every statement takes its own
+    snapshot inside a transaction too."""
+    if not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 @dataclass(frozen=True)
 class ProfileHead:
     """An entity as its public profile starts: the entity's own columns, every identifier

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from datetime import date
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from registry import entities
+from registry import entities, portal
 from registry.identifiers import build_reg_no, build_uscc
 from tests.test_blacklist import deliver, record
 
@@ -92,3 +92,23 @@ def test_the_profile_reads_only_the_parts_there_are(
     with statements(engine) as seen:
         busy = client.get(f"/api/v1/entities/{COMPANY}").json()
     assert len(busy["penalties"]) == 1 and len(seen) == 2
+
+
+def _autocommits(conn: Connection) -> bool:
+    """Whether the driver connection under ``conn`` runs without transactions."""
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        return bool(raw.autocommit)  # type: ignore[union-attr]
+    return raw.isolation_level is None  # type: ignore[union-attr]
+
+
+def test_a_profile_reads_outside_a_transaction_unless_one_has_begun(engine: Engine) -> None:
+    with Session(engine) as fresh:
+        portal.without_transaction(fresh)
+        assert _autocommits(fresh.connection())
+    with Session(engine) as busy:
+        busy.execute(text("SELECT 1"))
+        portal.without_transaction(busy)  # left as it is, without a warning
+        assert not _autocommits(busy.connection())
+    with engine.connect() as conn:  # connections go back to the pool as they were
+        assert not _autocommits(conn)

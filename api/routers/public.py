@@ -109,7 +109,9 @@ def entity_profile(code: str, session: SessionDep) -> EntityPublic:
     The entity, its identifiers and names come in one statement (:func:`registry.portal.profile_head`),
     which also says whether there are published penalties, a listing in force or approved
     repairs; each of those is read only when there is one. Most profiles are thus one or two
-    statements: on PostgreSQL every statement is a round trip."""
+    statements, run outside a transaction (:func:`registry.portal.without_transaction`): on
+    PostgreSQL every statement, BEGIN and ROLLBACK included, is a round trip."""
+    portal.without_transaction(session)
     day = clock.today()
     head = portal.profile_head(session=session, code=code, day=day)
     if not head.public:
