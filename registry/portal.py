@@ -31,7 +31,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import JSON, Date, RowMapping, bindparam, exists, func, literal, select, text, tuple_
+from sqlalchemy import JSON, Date, RowMapping, and_, bindparam, exists, func, literal, select, text, tuple_
 from sqlmodel import Session
 
 from registry.db import one_of
@@ -84,11 +84,12 @@ def without_transaction(session: Session) -> None:
 
 
 @dataclass(frozen=True)
-class ProfileHead:
-    """An entity as its public profile starts: the entity's own columns, every identifier
-    (``(scheme, value)``, in :func:`registry.entities.identifier_order`), every name it has
-    been known by (newest first), and whether the profile's other parts have anything to
-    read on the day asked: a published decision, a listing in force, an approved repair."""
+class ProfileData:
+    """What one statement tells about an entity for its public profile: the entity's own
+    columns, every identifier (``(scheme, value)``, in :func:`registry.entities.identifier_order`),
+    every name it has been known by (newest first), its decisions published on the day asked
+    (rows as :func:`registry.penalties.with_agency_code` gives them, newest first), and whether
+    it has a listing in force that day and approved repairs, the parts read only when present."""
 
     id: int
     kind: str
@@ -97,14 +98,14 @@ class ProfileHead:
     region_code: str | None
     identifiers: list[tuple[str, str]]
     names: list[str]
-    published: bool
+    penalties: list[RowMapping]
     listed: bool
     repaired: bool
 
     @property
     def public(self) -> bool:
         """Whether the portal may show the entity (:func:`is_public`, without a statement)."""
-        return self.kind != "natural_person" or self.published
+        return self.kind != "natural_person" or bool(self.penalties)
 
 
 def _json_rows(dialect: str, *columns: Any) -> Any:
@@ -116,84 +117,82 @@ def _json_rows(dialect: str, *columns: Any) -> Any:
     return func.json_group_array(func.json_array(*columns), type_=JSON)
 
 
-# The profile's statements are built once and take the day (and the code or the entity) as
-# bound parameters: building a statement of this size and computing its cache key costs more
-# in Python than the database takes to answer it. The shared conditions (``published_on``,
-# ``in_force_on``) compare their day with whatever they are given, here the parameter.
+# The profile's statement is built once and takes the day and the code as bound parameters:
+# building a statement of this size and computing its cache key costs more in Python than the
+# database takes to answer it. The shared conditions (``published_on``, ``in_force_on``)
+# compare their day with whatever they are given, here the parameter.
 _DAY = cast(date, bindparam("day", type_=Date))
 
 
 @lru_cache(maxsize=4)
-def _head_statement(dialect: str) -> Any:
-    """The statement behind :func:`profile_head` on ``dialect``; parameters ``scheme``,
-    ``value`` (the identifier) and ``day``."""
+def _profile_statement(dialect: str) -> Any:
+    """The statement behind :func:`read_profile` on ``dialect``; parameters ``scheme``,
+    ``value`` (the identifier) and ``day``. One row per published decision (one row with the
+    decision's columns NULL when there is none), each carrying the entity's columns, labelled
+    ``profile_*``, beside the columns of :func:`registry.penalties.with_agency_code`."""
     key = IDENT.alias("key")
     owned = ENTITY.c.id
+    decisions = with_agency_code()  # its columns and its join; the conditions go in the ON
+    (decisions_from,) = decisions.get_final_froms()
     return (
         select(
-            ENTITY.c.id,
-            ENTITY.c.kind,
-            ENTITY.c.uscc,
-            ENTITY.c.name,
-            ENTITY.c.region_code,
+            ENTITY.c.id.label("profile_id"),
+            ENTITY.c.kind.label("profile_kind"),
+            ENTITY.c.uscc.label("profile_uscc"),
+            ENTITY.c.name.label("profile_name"),
+            ENTITY.c.region_code.label("profile_region_code"),
             select(_json_rows(dialect, IDENT.c.scheme, IDENT.c.value))
             .where(IDENT.c.entity_id == owned)
             .scalar_subquery()
-            .label("identifiers"),
+            .label("profile_identifiers"),
             select(_json_rows(dialect, NAME.c.name, NAME.c.last_seen))
             .where(NAME.c.entity_id == owned)
             .scalar_subquery()
-            .label("names"),
-            exists().where(PENALTY.c.entity_id == owned, published_on(_DAY)).label("published"),
-            exists().where(LISTING.c.entity_id == owned, in_force_on(_DAY)).label("listed"),
-            exists().where(REPAIR.c.entity_id == owned, REPAIR.c.status == "approved").label("repaired"),
+            .label("profile_names"),
+            exists().where(LISTING.c.entity_id == owned, in_force_on(_DAY)).label("profile_listed"),
+            exists().where(REPAIR.c.entity_id == owned, REPAIR.c.status == "approved").label("profile_repaired"),
+            *decisions.selected_columns,
         )
-        .select_from(ENTITY.join(key, key.c.entity_id == ENTITY.c.id))
+        .select_from(
+            ENTITY.join(key, key.c.entity_id == ENTITY.c.id).outerjoin(
+                decisions_from, and_(PENALTY.c.entity_id == owned, published_on(_DAY))
+            )
+        )
         .where(key.c.scheme == bindparam("scheme"), key.c.value == bindparam("value"))
+        .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
     )
 
 
-def profile_head(*, session: Session, code: str, day: date) -> ProfileHead:
-    """The entity any of its identifiers names, with its identifiers, names and which other
-    parts of its profile exist on ``day``, in one statement. Malformed codes raise
-    :class:`ValidationFailed`, valid but unknown ones :class:`NotFound`, as
-    :func:`registry.entities.lookup` does.
+def read_profile(*, session: Session, code: str, day: date) -> ProfileData:
+    """The entity any of its identifiers names, with its identifiers, names and decisions
+    published on ``day``, and whether it has a listing in force or approved repairs, in one
+    statement. Malformed codes raise :class:`ValidationFailed`, valid but unknown ones
+    :class:`NotFound`, as :func:`registry.entities.lookup` does.
 
     One round trip instead of one per part: on PostgreSQL each statement costs a round trip
-    to the server, and most entities have no listing and no repair, so the callers read those
-    (and the published decisions) only when the flags say there is something to read."""
+    to the server. Most entities have no listing and no repair, so the callers read those
+    only when the flags say there is something to read."""
     ident = code_ident(code)
-    stmt = _head_statement(session.get_bind().dialect.name)
-    row = session.execute(stmt, {"scheme": ident.scheme, "value": ident.value, "day": day}).first()
-    if row is None:
+    stmt = _profile_statement(session.get_bind().dialect.name)
+    rows = session.execute(stmt, {"scheme": ident.scheme, "value": ident.value, "day": day}).mappings().all()
+    if not rows:
         raise unknown_entity(ident)
-    idents = sorted(((s, v) for s, v in row.identifiers or []), key=lambda p: identifier_order(*p))
+    first = rows[0]
+    idents = sorted(((s, v) for s, v in first["profile_identifiers"] or []), key=lambda p: identifier_order(*p))
     # newest first, as registry.entities.names_of; ties in the order of the name index
-    names = [n for n, _ in sorted(sorted(row.names or []), key=lambda n: n[1], reverse=True)]
-    return ProfileHead(
-        id=row.id,
-        kind=row.kind,
-        uscc=row.uscc,
-        name=row.name,
-        region_code=row.region_code,
+    names = [n for n, _ in sorted(sorted(first["profile_names"] or []), key=lambda n: n[1], reverse=True)]
+    return ProfileData(
+        id=first["profile_id"],
+        kind=first["profile_kind"],
+        uscc=first["profile_uscc"],
+        name=first["profile_name"],
+        region_code=first["profile_region_code"],
         identifiers=idents,
         names=names,
-        published=bool(row.published),
-        listed=bool(row.listed),
-        repaired=bool(row.repaired),
+        penalties=[r for r in rows if r["id"] is not None],
+        listed=bool(first["profile_listed"]),
+        repaired=bool(first["profile_repaired"]),
     )
-
-
-@lru_cache(maxsize=1)
-def _penalties_statement() -> Any:
-    """The statement behind :func:`profile_penalties`; parameters ``entity_id`` and ``day``."""
-    return with_agency_code(PENALTY.c.entity_id == bindparam("entity_id"), published_on(_DAY))
-
-
-def profile_penalties(*, session: Session, entity_id: int, day: date) -> Sequence[RowMapping]:
-    """The entity's decisions published on ``day``, newest first, as every public listing of
-    decisions reads them (:func:`registry.penalties.with_agency_code` rows)."""
-    return session.execute(_penalties_statement(), {"entity_id": entity_id, "day": day}).mappings().all()
 
 
 @dataclass

@@ -106,28 +106,26 @@ def search_entities(
 def entity_profile(code: str, session: SessionDep) -> EntityPublic:
     """Profile of the entity any of its identifiers names.
 
-    The entity, its identifiers and names come in one statement (:func:`registry.portal.profile_head`),
-    which also says whether there are published penalties, a listing in force or approved
-    repairs; each of those is read only when there is one. Most profiles are thus one or two
-    statements, run outside a transaction (:func:`registry.portal.without_transaction`): on
+    The entity, its identifiers, names and published penalties come in one statement
+    (:func:`registry.portal.read_profile`), which also says whether there is a listing in force
+    or approved repairs; those are read only when there are some. Most profiles are thus one
+    statement, run outside a transaction (:func:`registry.portal.without_transaction`): on
     PostgreSQL every statement, BEGIN and ROLLBACK included, is a round trip."""
     portal.without_transaction(session)
-    day = clock.today()
-    head = portal.profile_head(session=session, code=code, day=day)
-    if not head.public:
+    profile = portal.read_profile(session=session, code=code, day=clock.today())
+    if not profile.public:
         # a natural person with nothing published is not shown (see registry.portal)
         raise NotFound("no public record for this code", code="unknown_entity")
-    rows = portal.profile_penalties(session=session, entity_id=head.id, day=day) if head.published else []
     return EntityPublic(
-        uscc=head.uscc,
-        name=head.name,
-        kind=head.kind,
-        identifiers=[IdentifierOut(scheme=s, value=public_identifier(s, v) or "") for s, v in head.identifiers],
-        former_names=[n for n in head.names if n != head.name],
-        region=_region(head.region_code),
-        penalties=[PenaltyPublic.from_row(r).model_dump(mode="json") for r in rows],
-        listing=_current_listing(session, head.id) if head.listed else None,
-        repairs=repair_history(session=session, entity_id=head.id) if head.repaired else [],
+        uscc=profile.uscc,
+        name=profile.name,
+        kind=profile.kind,
+        identifiers=[IdentifierOut(scheme=s, value=public_identifier(s, v) or "") for s, v in profile.identifiers],
+        former_names=[n for n in profile.names if n != profile.name],
+        region=_region(profile.region_code),
+        penalties=[PenaltyPublic.from_row(r).model_dump(mode="json") for r in profile.penalties],
+        listing=_current_listing(session, profile.id) if profile.listed else None,
+        repairs=repair_history(session=session, entity_id=profile.id) if profile.repaired else [],
     )
 
 
