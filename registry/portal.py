@@ -21,6 +21,12 @@ costs what a rare one does.
 Counting is exact up to :data:`SEARCH_COUNT_CAP`; beyond it the search stops (at the cap, or at
 the end of the requested page when that lies further) and reports how many it found with
 ``capped`` set (the portal shows "1000+").
+
+The entity profile (:func:`read_profile`) is one statement: the entity found by any identifier,
+its identifiers and names as JSON aggregates, its published decisions joined to it, and flags
+that say whether a listing or a repair history is there to read. On PostgreSQL every statement
+is a round trip, and the profile runs outside a transaction (:func:`without_transaction`) to
+spare BEGIN and ROLLBACK; see ``api.routers.public.entity_profile``.
 """
 
 from __future__ import annotations
@@ -179,7 +185,7 @@ def read_profile(*, session: Session, code: str, day: date) -> ProfileData:
         raise unknown_entity(ident)
     first = rows[0]
     idents = sorted(((s, v) for s, v in first["profile_identifiers"] or []), key=lambda p: identifier_order(*p))
-    # newest first, as registry.entities.names_of; ties in the order of the name index
+    # newest first, as registry.entities.names_of; names last seen on the same day by name
     names = [n for n, _ in sorted(sorted(first["profile_names"] or []), key=lambda n: n[1], reverse=True)]
     return ProfileData(
         id=first["profile_id"],
