@@ -40,6 +40,7 @@ from typing import Any, cast
 from sqlalchemy import JSON, Date, RowMapping, and_, bindparam, exists, func, literal, select, text, tuple_
 from sqlmodel import Session
 
+from registry.agencies import Agency
 from registry.db import one_of
 from registry.entities import (
     ENTITY,
@@ -62,6 +63,7 @@ from registry.repair import REPAIR
 
 NAME = EntityName.__table__  # type: ignore[attr-defined]
 IDENT = EntityIdentifier.__table__  # type: ignore[attr-defined]
+AGENCY = Agency.__table__  # type: ignore[attr-defined]
 SEARCH_COUNT_CAP = 1000
 # Postings counted per gram to find the rarest; past this a gram is simply "common".
 _PROBE = 2000
@@ -138,8 +140,7 @@ def _profile_statement(dialect: str) -> Any:
     ``profile_*``, beside the columns of :func:`registry.penalties.with_agency_code`."""
     key = IDENT.alias("key")
     owned = ENTITY.c.id
-    decisions = with_agency_code()  # its columns and its join; the conditions go in the ON
-    (decisions_from,) = decisions.get_final_froms()
+    decisions = with_agency_code()  # its columns; its join, flattened, and the conditions go below
     return (
         select(
             ENTITY.c.id.label("profile_id"),
@@ -159,10 +160,12 @@ def _profile_statement(dialect: str) -> Any:
             exists().where(REPAIR.c.entity_id == owned, REPAIR.c.status == "approved").label("profile_repaired"),
             *decisions.selected_columns,
         )
+        # Two flat outer joins, not one to "(decision JOIN agency)": SQLite would build that
+        # nested join for every published decision before joining it to the entity.
         .select_from(
-            ENTITY.join(key, key.c.entity_id == ENTITY.c.id).outerjoin(
-                decisions_from, and_(PENALTY.c.entity_id == owned, published_on(_DAY))
-            )
+            ENTITY.join(key, key.c.entity_id == ENTITY.c.id)
+            .outerjoin(PENALTY, and_(PENALTY.c.entity_id == owned, published_on(_DAY)))
+            .outerjoin(AGENCY, AGENCY.c.id == PENALTY.c.agency_id)
         )
         .where(key.c.scheme == bindparam("scheme"), key.c.value == bindparam("value"))
         .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
