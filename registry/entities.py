@@ -165,23 +165,42 @@ def find_by_identifier(*, session: Session, ident: Ident) -> Entity | None:
     return session.exec(stmt).first()
 
 
+def code_ident(code: str) -> Ident:
+    """The identifier a code given in a request names, of whatever scheme it validates as.
+    Malformed codes raise :class:`ValidationFailed` (422 over HTTP)."""
+    result = require(code, field="code")
+    assert result.scheme is not None and result.normalized is not None
+    return Ident(result.scheme, result.normalized)
+
+
+def unknown_entity(ident: Ident) -> NotFound:
+    """The error for a valid identifier that no entity holds (404 over HTTP)."""
+    return NotFound(message=f"no entity is registered under {ident.scheme} {ident.shown}", code="unknown_entity")
+
+
 def lookup(*, session: Session, code: str) -> Entity:
     """The entity named by any identifier. Malformed codes raise :class:`ValidationFailed`
     (422 over HTTP), valid but unknown ones :class:`NotFound` (404)."""
-    result = require(code, field="code")
-    assert result.scheme is not None and result.normalized is not None
-    ident = Ident(result.scheme, result.normalized)
+    ident = code_ident(code)
     entity = find_by_identifier(session=session, ident=ident)
     if entity is None:
-        raise NotFound(message=f"no entity is registered under {result.scheme} {ident.shown}", code="unknown_entity")
+        raise unknown_entity(ident)
     return entity
 
 
+_SCHEME_ORDER = {"uscc": 0, "reg_no": 1, "org_code": 2, "tax_no": 3, "resident_id": 4}
+
+
+def identifier_order(scheme: str, value: str) -> tuple[int, str]:
+    """Sort key of an entity's identifiers as the registry shows them: USCC first, then the
+    legacy schemes, other schemes last; by value within a scheme."""
+    return (_SCHEME_ORDER.get(scheme, 9), value)
+
+
 def identifiers_of(*, session: Session, entity_id: int) -> list[EntityIdentifier]:
-    """Every identifier linked to an entity, USCC first."""
+    """Every identifier linked to an entity, USCC first (:func:`identifier_order`)."""
     rows = session.exec(select(EntityIdentifier).where(EntityIdentifier.entity_id == entity_id)).all()
-    order = {"uscc": 0, "reg_no": 1, "org_code": 2, "tax_no": 3, "resident_id": 4}
-    return sorted(rows, key=lambda r: (order.get(r.scheme, 9), r.value))
+    return sorted(rows, key=lambda r: identifier_order(r.scheme, r.value))
 
 
 def names_of(*, session: Session, entity_id: int) -> list[EntityName]:

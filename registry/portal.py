@@ -21,6 +21,12 @@ costs what a rare one does.
 Counting is exact up to :data:`SEARCH_COUNT_CAP`; beyond it the search stops (at the cap, or at
 the end of the requested page when that lies further) and reports how many it found with
 ``capped`` set (the portal shows "1000+").
+
+The entity profile (:func:`read_profile`) is one statement: the entity found by any identifier,
+its identifiers and names as JSON aggregates, its published decisions joined to it, and flags
+that say whether a listing or a repair history is there to read. On PostgreSQL every statement
+is a round trip, and the profile runs outside a transaction (:func:`without_transaction`) to
+spare BEGIN and ROLLBACK; see ``api.routers.public.entity_profile``.
 """
 
 from __future__ import annotations
@@ -28,17 +34,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import exists, func, literal, select, text, tuple_
+from sqlalchemy import JSON, Date, RowMapping, and_, bindparam, exists, func, literal, select, text, tuple_
 from sqlmodel import Session
 
+from registry.agencies import Agency
 from registry.db import one_of
-from registry.entities import ENTITY, GRAM, Entity, EntityName, Ident, find_by_identifier, search_key
+from registry.entities import (
+    ENTITY,
+    GRAM,
+    Entity,
+    EntityIdentifier,
+    EntityName,
+    Ident,
+    code_ident,
+    find_by_identifier,
+    identifier_order,
+    search_key,
+    unknown_entity,
+)
 from registry.errors import FieldError, ValidationFailed
 from registry.identifiers import check
-from registry.penalties import PENALTY, published_on
+from registry.listings import LISTING, in_force_on
+from registry.penalties import PENALTY, published_on, with_agency_code
+from registry.repair import REPAIR
 
 NAME = EntityName.__table__  # type: ignore[attr-defined]
+IDENT = EntityIdentifier.__table__  # type: ignore[attr-defined]
+AGENCY = Agency.__table__  # type: ignore[attr-defined]
 SEARCH_COUNT_CAP = 1000
 # Postings counted per gram to find the rarest; past this a gram is simply "common".
 _PROBE = 2000
@@ -52,6 +77,131 @@ def is_public(*, session: Session, entity: Entity, day: date) -> bool:
         return True
     stmt = select(literal(1)).where(PENALTY.c.entity_id == entity.id, published_on(day)).limit(1)
     return session.execute(stmt).first() is not None
+
+
+def without_transaction(session: Session) -> None:
+    """Let a fresh session that only reads run its statements outside a transaction
+    (autocommit) for the rest of its life; a session already in a transaction is left as it is.
+
+    Why: on PostgreSQL a transaction costs two round trips of its own, BEGIN before the first
+    statement and ROLLBACK when the session closes, as many as a profile's reads. Reads lose
+    nothing without one: under READ COMMITTED, the default, every statement takes its own
+    snapshot inside a transaction too."""
+    if not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    """What one statement tells about an entity for its public profile: the entity's own
+    columns, every identifier (``(scheme, value)``, in :func:`registry.entities.identifier_order`),
+    every name it has been known by (newest first), its decisions published on the day asked
+    (rows as :func:`registry.penalties.with_agency_code` gives them, newest first), and whether
+    it has a listing in force that day and approved repairs, the parts read only when present."""
+
+    id: int
+    kind: str
+    uscc: str | None
+    name: str
+    region_code: str | None
+    identifiers: list[tuple[str, str]]
+    names: list[str]
+    penalties: list[RowMapping]
+    listed: bool
+    repaired: bool
+
+    @property
+    def public(self) -> bool:
+        """Whether the portal may show the entity (:func:`is_public`, without a statement)."""
+        return self.kind != "natural_person" or bool(self.penalties)
+
+
+def _json_rows(dialect: str, *columns: Any) -> Any:
+    """SQL aggregate: the group's ``columns`` as one JSON array of arrays, read back as Python
+    lists (``json_agg`` on PostgreSQL, ``json_group_array`` on SQLite). NULL over no rows on
+    PostgreSQL, ``[]`` on SQLite."""
+    if dialect == "postgresql":
+        return func.json_agg(func.json_build_array(*columns), type_=JSON)
+    return func.json_group_array(func.json_array(*columns), type_=JSON)
+
+
+# The profile's statement is built once and takes the day and the code as bound parameters:
+# building a statement of this size and computing its cache key costs more in Python than the
+# database takes to answer it. The shared conditions (``published_on``, ``in_force_on``)
+# compare their day with whatever they are given, here the parameter.
+_DAY = cast(date, bindparam("day", type_=Date))
+
+
+@lru_cache(maxsize=4)
+def _profile_statement(dialect: str) -> Any:
+    """The statement behind :func:`read_profile` on ``dialect``; parameters ``scheme``,
+    ``value`` (the identifier) and ``day``. One row per published decision (one row with the
+    decision's columns NULL when there is none), each carrying the entity's columns, labelled
+    ``profile_*``, beside the columns of :func:`registry.penalties.with_agency_code`."""
+    key = IDENT.alias("key")
+    owned = ENTITY.c.id
+    decisions = with_agency_code()  # its columns; its join, flattened, and the conditions go below
+    return (
+        select(
+            ENTITY.c.id.label("profile_id"),
+            ENTITY.c.kind.label("profile_kind"),
+            ENTITY.c.uscc.label("profile_uscc"),
+            ENTITY.c.name.label("profile_name"),
+            ENTITY.c.region_code.label("profile_region_code"),
+            select(_json_rows(dialect, IDENT.c.scheme, IDENT.c.value))
+            .where(IDENT.c.entity_id == owned)
+            .scalar_subquery()
+            .label("profile_identifiers"),
+            select(_json_rows(dialect, NAME.c.name, NAME.c.last_seen))
+            .where(NAME.c.entity_id == owned)
+            .scalar_subquery()
+            .label("profile_names"),
+            exists().where(LISTING.c.entity_id == owned, in_force_on(_DAY)).label("profile_listed"),
+            exists().where(REPAIR.c.entity_id == owned, REPAIR.c.status == "approved").label("profile_repaired"),
+            *decisions.selected_columns,
+        )
+        # Two flat outer joins, not one to "(decision JOIN agency)": SQLite would build that
+        # nested join for every published decision before joining it to the entity.
+        .select_from(
+            ENTITY.join(key, key.c.entity_id == ENTITY.c.id)
+            .outerjoin(PENALTY, and_(PENALTY.c.entity_id == owned, published_on(_DAY)))
+            .outerjoin(AGENCY, AGENCY.c.id == PENALTY.c.agency_id)
+        )
+        .where(key.c.scheme == bindparam("scheme"), key.c.value == bindparam("value"))
+        .order_by(PENALTY.c.decision_date.desc(), PENALTY.c.id.desc())
+    )
+
+
+def read_profile(*, session: Session, code: str, day: date) -> ProfileData:
+    """The entity any of its identifiers names, with its identifiers, names and decisions
+    published on ``day``, and whether it has a listing in force or approved repairs, in one
+    statement. Malformed codes raise :class:`ValidationFailed`, valid but unknown ones
+    :class:`NotFound`, as :func:`registry.entities.lookup` does.
+
+    One round trip instead of one per part: on PostgreSQL each statement costs a round trip
+    to the server. Most entities have no listing and no repair, so the callers read those
+    only when the flags say there is something to read."""
+    ident = code_ident(code)
+    stmt = _profile_statement(session.get_bind().dialect.name)
+    rows = session.execute(stmt, {"scheme": ident.scheme, "value": ident.value, "day": day}).mappings().all()
+    if not rows:
+        raise unknown_entity(ident)
+    first = rows[0]
+    idents = sorted(((s, v) for s, v in first["profile_identifiers"] or []), key=lambda p: identifier_order(*p))
+    # newest first, as registry.entities.names_of; names last seen on the same day by name
+    names = [n for n, _ in sorted(sorted(first["profile_names"] or []), key=lambda n: n[1], reverse=True)]
+    return ProfileData(
+        id=first["profile_id"],
+        kind=first["profile_kind"],
+        uscc=first["profile_uscc"],
+        name=first["profile_name"],
+        region_code=first["profile_region_code"],
+        identifiers=idents,
+        names=names,
+        penalties=[r for r in rows if r["id"] is not None],
+        listed=bool(first["profile_listed"]),
+        repaired=bool(first["profile_repaired"]),
+    )
 
 
 @dataclass

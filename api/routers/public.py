@@ -19,7 +19,7 @@ from api.schemas import (
     PenaltyPublic,
     RegionOut,
 )
-from registry import clock, entities, identifiers, listings, portal
+from registry import clock, identifiers, listings, portal
 from registry.agencies import Agency
 from registry.errors import NotFound
 from registry.penalties import PENALTY, published_on, with_agency_code
@@ -104,24 +104,28 @@ def search_entities(
     responses={404: {"description": "valid code, unknown entity"}, 422: {"description": "malformed code"}},
 )
 def entity_profile(code: str, session: SessionDep) -> EntityPublic:
-    """Profile of the entity any of its identifiers names."""
-    entity = entities.lookup(session=session, code=code)
-    assert entity.id is not None
-    if not portal.is_public(session=session, entity=entity, day=clock.today()):
+    """Profile of the entity any of its identifiers names.
+
+    The entity, its identifiers, names and published penalties come in one statement
+    (:func:`registry.portal.read_profile`), which also says whether there is a listing in force
+    or approved repairs; those are read only when there are some. Most profiles are thus one
+    statement, run outside a transaction (:func:`registry.portal.without_transaction`): on
+    PostgreSQL every statement, BEGIN and ROLLBACK included, is a round trip."""
+    portal.without_transaction(session)
+    profile = portal.read_profile(session=session, code=code, day=clock.today())
+    if not profile.public:
         # a natural person with nothing published is not shown (see registry.portal)
         raise NotFound("no public record for this code", code="unknown_entity")
-    idents = entities.identifiers_of(session=session, entity_id=entity.id)
-    names = entities.names_of(session=session, entity_id=entity.id)
     return EntityPublic(
-        uscc=entity.uscc,
-        name=entity.name,
-        kind=entity.kind,
-        identifiers=[IdentifierOut(scheme=i.scheme, value=public_identifier(i.scheme, i.value) or "") for i in idents],
-        former_names=[n.name for n in names if n.name != entity.name],
-        region=_region(entity.region_code),
-        penalties=[p.model_dump(mode="json") for p in _published_penalties(session, entity_id=entity.id)[0]],
-        listing=_current_listing(session, entity.id),
-        repairs=repair_history(session=session, entity_id=entity.id),
+        uscc=profile.uscc,
+        name=profile.name,
+        kind=profile.kind,
+        identifiers=[IdentifierOut(scheme=s, value=public_identifier(s, v) or "") for s, v in profile.identifiers],
+        former_names=[n for n in profile.names if n != profile.name],
+        region=_region(profile.region_code),
+        penalties=[PenaltyPublic.from_row(r).model_dump(mode="json") for r in profile.penalties],
+        listing=_current_listing(session, profile.id) if profile.listed else None,
+        repairs=repair_history(session=session, entity_id=profile.id) if profile.repaired else [],
     )
 
 
