@@ -68,6 +68,7 @@ TRUE_WORDS = {"是", "y", "yes", "true", "1", "故意", "有"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "无", "非故意"}
 ORG_SCHEMES = ("uscc", "reg_no", "org_code", "tax_no", "institution_no", "social_org_no")
 EXPECTED_LENGTH = {"uscc": 18, "reg_no": 15, "org_code": 9}
+MEMO_LIMIT = 65_536  # entries per memo of a validator; a full memo starts afresh (memory stays bounded)
 
 
 class _RowErrors(list[Rejection]):
@@ -187,8 +188,18 @@ def _text_amount(text: str) -> Decimal:
 class RowValidator:
     """Validates rows against the template, the code tables and the identifier rules."""
 
-    def __init__(self, today: date) -> None:
+    def __init__(self, today: date, *, memo: bool = True) -> None:
         self.today = today
+        # Memos of what a raw cell text gave when it was read without an error: identifiers
+        # (per scheme), dates and party types. Agencies repeat their own codes on every row
+        # and a few hundred dates over a delivery, so most cells are a dict look-up. Only
+        # error-free outcomes are kept, and they depend on the text alone, so a memoised row
+        # gives exactly what the full checks give (``memo=False`` runs them every time; a
+        # property test holds the two equal).
+        self.memo = memo
+        self._known_idents: dict[str, dict[str, str]] = {}
+        self._known_dates: dict[str, date] = {}
+        self._known_party_types: dict[str, str] = {}
         self.tables = code_tables()
         self.cols = by_json()
         self.penalty_known = "、".join(self.tables.penalty_types)
@@ -204,6 +215,23 @@ class RowValidator:
         added when the cell was filled but invalid)."""
         if raw is None or raw == "":
             return None
+        if type(raw) is not str or not self.memo:
+            return self._check_identifier(errors, row, name, raw, scheme)
+        known = self._known_idents.get(scheme)
+        if known is None:
+            known = self._known_idents[scheme] = {}
+        normal = known.get(raw)
+        if normal is not None:
+            return normal
+        before = len(errors)
+        normal = self._check_identifier(errors, row, name, raw, scheme)
+        if normal is not None and len(errors) == before:
+            if len(known) >= MEMO_LIMIT:
+                known.clear()
+            known[raw] = normal
+        return normal
+
+    def _check_identifier(self, errors: _RowErrors, row: int, name: str, raw: Any, scheme: str) -> str | None:
         col = self.cols[name]
         if isinstance(raw, float) and not raw.is_integer():
             errors.add(
@@ -357,6 +385,9 @@ class RowValidator:
         label = values.get("party_type")
         if label is None:
             return None
+        known = self._known_party_types.get(label) if self.memo else None
+        if known is not None:
+            return known
         kind = self.tables.party_types.get(re.sub(r"\s+", "", unicodedata.normalize("NFKC", label)))
         if kind is None:
             kind = self.tables.party_types.get(label)
@@ -369,6 +400,8 @@ class RowValidator:
                 f"party type {label!r} is not one of 法人及非法人组织, 自然人, 个体工商户",
                 label,
             )
+        elif self.memo and len(self._known_party_types) < MEMO_LIMIT:
+            self._known_party_types[label] = kind
         return kind
 
     def _party_identifiers(
@@ -447,6 +480,10 @@ class RowValidator:
 
     def _date(self, errors: _RowErrors, row: int, raw: dict[str, Any], name: str) -> date | None:
         value = raw.get(name)
+        if type(value) is str and self.memo:
+            known = self._known_dates.get(value)
+            if known is not None:
+                return known
         if clean_text(value) is None and not isinstance(value, date | int | float):
             return None
         parsed = parse_date(value)
@@ -460,6 +497,10 @@ class RowValidator:
                 f"{name} is not a date (use 2024-03-05, 2024/3/5, 20240305 or 2024年3月5日)",
                 value,
             )
+        elif type(value) is str and self.memo:
+            if len(self._known_dates) >= MEMO_LIMIT:
+                self._known_dates.clear()
+            self._known_dates[value] = parsed
         return parsed
 
     def _dates(self, errors: _RowErrors, row: int, raw: dict[str, Any], values: dict[str, Any]) -> None:
