@@ -205,6 +205,7 @@ class RowValidator:
         self.penalty_known = "、".join(self.tables.penalty_types)
         special = {"decision_date", "valid_until", "publish_until", "fine_wan", "confiscated_wan", "deliberate"}
         self.text_columns = [c for c in columns() if not c.identifier and c.json not in special]
+        self._text_names = [(c, c.json) for c in self.text_columns]
         # penalty-type spellings read without an error: their types and stored text
         self._known_kinds: dict[str, tuple[tuple[str, ...], str | None]] = {}
 
@@ -329,8 +330,8 @@ class RowValidator:
             return errors
         values: dict[str, Any] = {}
         get = raw.get
-        for col in self.text_columns:
-            value = get(col.json)
+        for col, json_name in self._text_names:
+            value = get(json_name)
             text = (value.strip() or None) if type(value) is str else clean_text(value)
             if text is None:
                 if col.required:
@@ -341,7 +342,7 @@ class RowValidator:
                         f"必填项“{col.header}”为空",
                         f"required field {col.json} ({col.header}) is empty",
                     )
-                values[col.json] = None
+                values[json_name] = None
                 continue
             if col.max_length and len(text) > col.max_length:
                 errors.add(
@@ -352,7 +353,7 @@ class RowValidator:
                     f"{col.json} is longer than {col.max_length} characters",
                     text[:50],
                 )
-            values[col.json] = text
+            values[json_name] = text
         if values.get("decision_no"):
             values["decision_no"] = unicodedata.normalize("NFKC", values["decision_no"])
 
@@ -409,7 +410,9 @@ class RowValidator:
     ) -> list[Ident]:
         found: dict[str, str | None] = {}
         for scheme in ORG_SCHEMES:
-            found[scheme] = self._identifier(errors, row, scheme, raw.get(scheme), scheme)
+            cell = raw.get(scheme)
+            # most of these cells are empty: skip the call (it would return None at once)
+            found[scheme] = None if cell is None or cell == "" else self._identifier(errors, row, scheme, cell, scheme)
             values[scheme] = found[scheme]
         id_type_label = clean_text(raw.get("id_type"))
         id_scheme = self._id_scheme(errors, row, "id_type", id_type_label)
