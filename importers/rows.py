@@ -40,6 +40,7 @@ from registry.identifiers import (
     region_info,
     uscc_authorities,
     uscc_check_char,
+    valid_normal_resident_id,
 )
 from registry.penalties import DecisionRecord
 from registry.privacy import mask_id_number
@@ -285,6 +286,8 @@ class RowValidator:
             return normal
         if scheme == "uscc" and valid_normal_uscc(text):
             return text
+        if scheme == "resident_id" and valid_normal_resident_id(text):
+            return text  # personal IDs are unique: the full check is not worth caching
         result = _cached_check(text, scheme)
         if result.valid:
             return result.normalized
