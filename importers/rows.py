@@ -40,6 +40,7 @@ from registry.identifiers import (
     region_info,
     uscc_authorities,
     uscc_check_char,
+    valid_normal_resident_id,
 )
 from registry.penalties import DecisionRecord
 from registry.privacy import mask_id_number
@@ -68,6 +69,7 @@ TRUE_WORDS = {"是", "y", "yes", "true", "1", "故意", "有"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "无", "非故意"}
 ORG_SCHEMES = ("uscc", "reg_no", "org_code", "tax_no", "institution_no", "social_org_no")
 EXPECTED_LENGTH = {"uscc": 18, "reg_no": 15, "org_code": 9}
+MEMO_LIMIT = 65_536  # entries per memo of a validator; a full memo starts afresh (memory stays bounded)
 
 
 class _RowErrors(list[Rejection]):
@@ -187,13 +189,24 @@ def _text_amount(text: str) -> Decimal:
 class RowValidator:
     """Validates rows against the template, the code tables and the identifier rules."""
 
-    def __init__(self, today: date) -> None:
+    def __init__(self, today: date, *, memo: bool = True) -> None:
         self.today = today
+        # Memos of what a raw cell text gave when it was read without an error: identifiers
+        # (per scheme), dates and party types. Agencies repeat their own codes on every row
+        # and a few hundred dates over a delivery, so most cells are a dict look-up. Only
+        # error-free outcomes are kept, and they depend on the text alone, so a memoised row
+        # gives exactly what the full checks give (``memo=False`` runs them every time; a
+        # property test holds the two equal).
+        self.memo = memo
+        self._known_idents: dict[str, dict[str, str]] = {}
+        self._known_dates: dict[str, date] = {}
+        self._known_party_types: dict[str, str] = {}
         self.tables = code_tables()
         self.cols = by_json()
         self.penalty_known = "、".join(self.tables.penalty_types)
         special = {"decision_date", "valid_until", "publish_until", "fine_wan", "confiscated_wan", "deliberate"}
         self.text_columns = [c for c in columns() if not c.identifier and c.json not in special]
+        self._text_names = [(c, c.json) for c in self.text_columns]
         # penalty-type spellings read without an error: their types and stored text
         self._known_kinds: dict[str, tuple[tuple[str, ...], str | None]] = {}
 
@@ -204,6 +217,23 @@ class RowValidator:
         added when the cell was filled but invalid)."""
         if raw is None or raw == "":
             return None
+        if type(raw) is not str or not self.memo:
+            return self._check_identifier(errors, row, name, raw, scheme)
+        known = self._known_idents.get(scheme)
+        if known is None:
+            known = self._known_idents[scheme] = {}
+        normal = known.get(raw)
+        if normal is not None:
+            return normal
+        before = len(errors)
+        normal = self._check_identifier(errors, row, name, raw, scheme)
+        if normal is not None and len(errors) == before:
+            if len(known) >= MEMO_LIMIT:
+                known.clear()
+            known[raw] = normal
+        return normal
+
+    def _check_identifier(self, errors: _RowErrors, row: int, name: str, raw: Any, scheme: str) -> str | None:
         col = self.cols[name]
         if isinstance(raw, float) and not raw.is_integer():
             errors.add(
@@ -256,6 +286,8 @@ class RowValidator:
             return normal
         if scheme == "uscc" and valid_normal_uscc(text):
             return text
+        if scheme == "resident_id" and valid_normal_resident_id(text):
+            return text  # personal IDs are unique: the full check is not worth caching
         result = _cached_check(text, scheme)
         if result.valid:
             return result.normalized
@@ -301,8 +333,8 @@ class RowValidator:
             return errors
         values: dict[str, Any] = {}
         get = raw.get
-        for col in self.text_columns:
-            value = get(col.json)
+        for col, json_name in self._text_names:
+            value = get(json_name)
             text = (value.strip() or None) if type(value) is str else clean_text(value)
             if text is None:
                 if col.required:
@@ -313,7 +345,7 @@ class RowValidator:
                         f"必填项“{col.header}”为空",
                         f"required field {col.json} ({col.header}) is empty",
                     )
-                values[col.json] = None
+                values[json_name] = None
                 continue
             if col.max_length and len(text) > col.max_length:
                 errors.add(
@@ -324,7 +356,7 @@ class RowValidator:
                     f"{col.json} is longer than {col.max_length} characters",
                     text[:50],
                 )
-            values[col.json] = text
+            values[json_name] = text
         if values.get("decision_no"):
             values["decision_no"] = unicodedata.normalize("NFKC", values["decision_no"])
 
@@ -357,6 +389,9 @@ class RowValidator:
         label = values.get("party_type")
         if label is None:
             return None
+        known = self._known_party_types.get(label) if self.memo else None
+        if known is not None:
+            return known
         kind = self.tables.party_types.get(re.sub(r"\s+", "", unicodedata.normalize("NFKC", label)))
         if kind is None:
             kind = self.tables.party_types.get(label)
@@ -369,6 +404,8 @@ class RowValidator:
                 f"party type {label!r} is not one of 法人及非法人组织, 自然人, 个体工商户",
                 label,
             )
+        elif self.memo and len(self._known_party_types) < MEMO_LIMIT:
+            self._known_party_types[label] = kind
         return kind
 
     def _party_identifiers(
@@ -376,7 +413,9 @@ class RowValidator:
     ) -> list[Ident]:
         found: dict[str, str | None] = {}
         for scheme in ORG_SCHEMES:
-            found[scheme] = self._identifier(errors, row, scheme, raw.get(scheme), scheme)
+            cell = raw.get(scheme)
+            # most of these cells are empty: skip the call (it would return None at once)
+            found[scheme] = None if cell is None or cell == "" else self._identifier(errors, row, scheme, cell, scheme)
             values[scheme] = found[scheme]
         id_type_label = clean_text(raw.get("id_type"))
         id_scheme = self._id_scheme(errors, row, "id_type", id_type_label)
@@ -447,6 +486,10 @@ class RowValidator:
 
     def _date(self, errors: _RowErrors, row: int, raw: dict[str, Any], name: str) -> date | None:
         value = raw.get(name)
+        if type(value) is str and self.memo:
+            known = self._known_dates.get(value)
+            if known is not None:
+                return known
         if clean_text(value) is None and not isinstance(value, date | int | float):
             return None
         parsed = parse_date(value)
@@ -460,6 +503,10 @@ class RowValidator:
                 f"{name} is not a date (use 2024-03-05, 2024/3/5, 20240305 or 2024年3月5日)",
                 value,
             )
+        elif type(value) is str and self.memo:
+            if len(self._known_dates) >= MEMO_LIMIT:
+                self._known_dates.clear()
+            self._known_dates[value] = parsed
         return parsed
 
     def _dates(self, errors: _RowErrors, row: int, raw: dict[str, Any], values: dict[str, Any]) -> None:

@@ -523,3 +523,32 @@ def require(raw: str, scheme: str | None = None, *, field: str = "code") -> Iden
             ],
         )
     return result
+
+
+# --------------------------------------------------------------------------- bulk fast paths
+
+_RESIDENT_ID_PLAIN = re.compile(r"[0-9]{17}[0-9X]")
+
+
+@lru_cache(maxsize=65536)
+def _birth_place_known(region: str, year: int) -> bool:
+    # stdnum's look-up reads only the region (first 6 digits) and the birth year
+    try:
+        _ric.get_birth_place(f"{region}{year:04d}01010000")
+    except InvalidComponent:
+        return False
+    return True
+
+
+def valid_normal_resident_id(text: str) -> bool:
+    """True when ``text`` is a resident ID already in normal form that
+    ``check(text, "resident_id")`` finds valid (its normal form is then ``text``): the same
+    checks as python-stdnum's, with the region look-up cached per region and birth year.
+    False means "not known valid": the caller runs the full check, which gives the reason."""
+    if _RESIDENT_ID_PLAIN.fullmatch(text) is None or text[17] != _ric.calc_check_digit(text):
+        return False
+    try:
+        year = _ric.get_birth_date(text).year
+    except InvalidComponent:
+        return False
+    return _birth_place_known(text[:6], year)

@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from stdnum.cn import ric
 
 from importers import pipeline
 from importers.rows import valid_normal_uscc
 from registry.agencies import add_agency
 from registry.entities import GRAM, Entity, EntityName, NewEntities, name_grams, search_key
-from registry.identifiers import USCC_ALPHABET, build_uscc, check
+from registry.identifiers import USCC_ALPHABET, build_uscc, check, valid_normal_resident_id
 from tests.fixtures.make_fixtures import AGENCY_USCC, HEADERS, good_rows
 
 ALPHABET = USCC_ALPHABET + "IOSVZ"
@@ -102,3 +103,26 @@ def test_postings_built_at_the_end_equal_the_names_of_every_entity(
         }
         stored = {(g, bool(st_), n, e) for g, st_, n, e in s.execute(select(GRAM)).all()}
     assert stored == expected
+
+
+@st.composite
+def resident_ids(draw: st.DrawFn) -> str:
+    """Resident IDs: valid ones over known, retired and unknown regions and any birth date,
+    ones with a digit changed, and random strings of digits and X."""
+    region = draw(st.sampled_from(["110101", "310115", "440301", "110100", "000000", "999999", "320102", "652901"]))
+    birth = draw(st.text(alphabet="0123456789", min_size=8, max_size=8))
+    if draw(st.booleans()):
+        birth = f"{draw(st.integers(1850, 2030)):04d}{draw(st.integers(1, 12)):02d}{draw(st.integers(1, 31)):02d}"
+    body = region + birth + draw(st.text(alphabet="0123456789", min_size=3, max_size=3))
+    code = body + ric.calc_check_digit(body + "0")
+    if draw(st.booleans()):
+        at = draw(st.integers(0, 17))
+        code = code[:at] + draw(st.sampled_from("0123456789Xx -")) + code[at + 1 :]
+    return draw(st.one_of(st.just(code), st.text(alphabet="0123456789X", min_size=17, max_size=19)))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(code=resident_ids())
+def test_the_normal_resident_id_fast_path_agrees_with_the_full_check(code: str) -> None:
+    full = check(code, "resident_id")
+    assert valid_normal_resident_id(code) == (full.valid and full.normalized == code)
