@@ -571,6 +571,16 @@ class RowValidator:
                     )
                 elif known not in kinds:
                     kinds.append(known)
+            if not kinds and len(errors) == before:  # only separators: as good as empty
+                col = self.cols["penalty_types"]
+                errors.add(
+                    row,
+                    col,
+                    "required",
+                    f"必填项“{col.header}”只有分隔符，没有处罚类别",
+                    f"required field penalty_types ({col.header}) holds only separators",
+                    text,
+                )
             values["penalty_types"] = ";".join(kinds) if kinds else None
             if len(errors) == before and len(self._known_kinds) < 10_000:
                 self._known_kinds[text] = (tuple(kinds), values["penalty_types"])

@@ -129,6 +129,7 @@ EXPECTED_CODES = {
     "required": ("facts", "required"),
     "unknown_code": ("party_type", "unknown_code"),
     "unknown_penalty_type": ("penalty_types", "unknown_penalty_type"),
+    "separators_only": ("penalty_types", "required"),
     "date": ("decision_date", "date"),
     "future_date": ("decision_date", "future_date"),
     "date_order": ("publish_until", "date_order"),
