@@ -71,14 +71,6 @@ _PROBE = 2000
 _ALSO = 3
 
 
-def is_public(*, session: Session, entity: Entity, day: date) -> bool:
-    """Whether the portal may show this entity on ``day`` (see the module docstring)."""
-    if entity.kind != "natural_person":
-        return True
-    stmt = select(literal(1)).where(PENALTY.c.entity_id == entity.id, published_on(day)).limit(1)
-    return session.execute(stmt).first() is not None
-
-
 def without_transaction(session: Session) -> None:
     """Let a fresh session that only reads run its statements outside a transaction
     (autocommit) for the rest of its life; a session already in a transaction is left as it is.
@@ -112,7 +104,8 @@ class ProfileData:
 
     @property
     def public(self) -> bool:
-        """Whether the portal may show the entity (:func:`is_public`, without a statement)."""
+        """Whether the portal may show the entity: a natural person only with something
+        published (see the module docstring)."""
         return self.kind != "natural_person" or bool(self.penalties)
 
 
