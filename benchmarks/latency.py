@@ -21,7 +21,6 @@ import random
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +181,7 @@ def run_latency(
     measure, and write the latency table into ``out``. ``keep``: leave the registries in place
     for the next benchmark (each section carries its ``url``; :func:`remove` deletes them)."""
     from benchmarks.memory import peak_mb, reset_peak
-    from benchmarks.run import _pg_reachable
+    from benchmarks.run import _pg_reachable, remove_sqlite
     from benchmarks.scale import build
 
     entities, decisions, queries = SCALES[scale]
@@ -190,8 +189,7 @@ def run_latency(
     sections: list[dict[str, Any]] = []
     targets: list[tuple[str, str]] = []
     db = workdir / "bench-latency.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_sqlite(db)
     targets.append(("SQLite", f"sqlite:///{db}"))
     if pg_url and _pg_reachable(pg_url):
         targets.append(("PostgreSQL", ""))
@@ -224,27 +222,21 @@ def run_latency(
 
 def remove(sections: list[dict[str, Any]], pg_url: str | None) -> None:
     """Delete the registries :func:`run_latency` built (its SQLite file, its PostgreSQL schema)."""
+    from benchmarks.run import remove_sqlite
+
     for section in sections:
         if section["schema"]:
             _drop_schema(pg_url or DEFAULT_PG, section["schema"])
         elif section["url"].startswith("sqlite:///"):
-            db = section["url"].removeprefix("sqlite:///")
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            remove_sqlite(section["url"].removeprefix("sqlite:///"))
 
 
 def write_markdown(out: Path, scale: str, sections: list[dict[str, Any]]) -> None:
     """Put the latency table between its markers in ``out`` (other sections are kept)."""
     from benchmarks.memory import shown
-    from benchmarks.run import machine, replace_block
+    from benchmarks.run import heading, replace_block
 
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        f"### Profile lookup and name search latency — scale `{scale}`, measured {stamp}",
-        "",
-        f"Machine: {machine()}.",
-        "",
-    ]
+    lines = heading("Profile lookup and name search latency", scale)
     for section in sections:
         counts, seconds = section["built"]["counts"], section["built"]["seconds"]
         lines.append(

@@ -142,8 +142,7 @@ class _Databases:
         self.schemas: list[str] = []
 
     def sqlite(self, name: str) -> str:
-        for suffix in ("", "-wal", "-shm"):
-            (self.workdir / f"{name}.db{suffix}").unlink(missing_ok=True)
+        remove_sqlite(self.workdir / f"{name}.db")
         return f"sqlite:///{self.workdir / f'{name}.db'}"
 
     def postgres(self) -> str:
@@ -251,12 +250,8 @@ def run(scale: str, out: Path, pg_url: str | None, workdir: Path, log: Any = pri
 
 def write_markdown(out: Path, scale: str, results: list[dict[str, Any]]) -> None:
     """Put the import table between its markers in ``out`` (other sections are kept)."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"### Import throughput — scale `{scale}`, measured {stamp}",
-        "",
-        f"Machine: {machine()}.",
-        "",
+        *heading("Import throughput", scale),
         "| benchmark | database | rows | seconds | rows/s | peak RSS | floor rows/s | floor peak RSS | time ÷ floor |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -274,6 +269,18 @@ def write_markdown(out: Path, scale: str, results: list[dict[str, Any]]) -> None
         "each at its own peak, added.",
     ]
     replace_block(out, BEGIN, END, lines)
+
+
+def heading(title: str, scale: str) -> list[str]:
+    """The first lines of every BENCHMARKS block: what, at which scale, when, on what machine."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [f"### {title} — scale `{scale}`, measured {stamp}", "", f"Machine: {machine()}.", ""]
+
+
+def remove_sqlite(path: Path | str) -> None:
+    """Delete a SQLite database file with its WAL and shared-memory files."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def replace_block(out: Path, begin: str, end: str, lines: list[str]) -> None:

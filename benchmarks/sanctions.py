@@ -202,6 +202,7 @@ def run_sanctions(
     """Measure on each registry of ``prebuilt`` (database label, URL and the answer of
     :func:`benchmarks.scale.build` that filled it; the caller removes them afterwards), or on
     a SQLite registry built here at ``scale`` and deleted afterwards; write the table into ``out``."""
+    from benchmarks.run import remove_sqlite
     from benchmarks.scale import build
 
     entities, decisions, _batch_size, _singles = SCALES[scale]
@@ -209,8 +210,7 @@ def run_sanctions(
     own: Path | None = None
     if prebuilt is None:
         own = workdir / "bench-sanctions.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{own}{suffix}").unlink(missing_ok=True)
+        remove_sqlite(own)
         url = f"sqlite:///{own}"
         log(f"[sanctions] building {entities:,} entities and {decisions:,} decisions …")
         prebuilt = [("SQLite", url, build(url, entities=entities, decisions=decisions, seed=7))]
@@ -220,8 +220,7 @@ def run_sanctions(
             sections.append(_measure(scale, label, url, built, lambda m, label=label: log(f"[sanctions {label}] {m}")))
     finally:
         if own is not None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{own}{suffix}").unlink(missing_ok=True)
+            remove_sqlite(own)
     write_markdown(out, scale, sections)
     return sections
 
@@ -410,15 +409,9 @@ def _floor(engine: Any, codes: list[str]) -> float:
 def write_markdown(out: Path, scale: str, sections: list[dict[str, Any]]) -> None:
     """Replace the ``bench:sanctions`` block of ``out`` with these results."""
     from benchmarks.memory import shown
-    from benchmarks.run import machine, replace_block
+    from benchmarks.run import heading, replace_block
 
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = [
-        f"### Blacklist rules and joint-sanction checks — scale `{scale}`, measured {stamp}",
-        "",
-        f"Machine: {machine()}.",
-        "",
-    ]
+    lines = heading("Blacklist rules and joint-sanction checks", scale)
     for r in sections:
         lines.append(
             f"- {r['database']}: a registry of {r['entities']:,} entities and {r['decisions']:,} decisions "

@@ -296,15 +296,18 @@ def record(
         )
         for r in results
     ]
-    if len(rows) == 1:  # a single check: one statement that also answers the id
-        cells = [(*row[:8], list(row[8]) or None, list(row[9]) or None, row[10]) for row in rows]
-        ids = [session.connection().execute(_INSERT_ONE, dict(zip(_COLUMNS, cells[0], strict=True))).scalar_one()]
-    elif session.get_bind().dialect.name == "sqlite":
+    if len(rows) > 1 and session.get_bind().dialect.name == "sqlite":
         ids = _insert_sqlite(session, rows)
     else:
-        cells = [(*row[:8], list(row[8]) or None, list(row[9]) or None, row[10]) for row in rows]
-        dicts = [dict(zip(_COLUMNS, row, strict=True)) for row in cells]
-        ids = insert_with_ids(session, CHECK, dicts)
+        # column values as stored: listings and measures as JSON lists, none as NULL
+        dicts = [
+            dict(zip(_COLUMNS, (*row[:8], list(row[8]) or None, list(row[9]) or None, row[10]), strict=True))
+            for row in rows
+        ]
+        if len(dicts) == 1:  # a single check: one statement that also answers the id
+            ids = [session.connection().execute(_INSERT_ONE, dicts[0]).scalar_one()]
+        else:
+            ids = insert_with_ids(session, CHECK, dicts)
     for result, check_id in zip(results, ids, strict=True):
         result.check_id = check_id
 
