@@ -78,18 +78,22 @@ def bench_app() -> Any:
     """The registry's app plus one route for the HTTP benchmark's second floor:
     ``POST /bench/check-floor`` takes the body and key of ``POST /api/v1/checks`` through the
     same dependencies and answers a fixed result of the same shape without the database. It
-    shows what the framework itself costs a check (body, key, answer model) beside the no-op."""
+    shows what the framework itself costs a check (body, key, answer) beside the no-op."""
+    import orjson
+    from fastapi.responses import Response
+
     from api.app import create_app
     from api.routers.checks import Checker
     from api.schemas import CheckIn, CheckOut
 
     app = create_app()
 
-    def check_floor(body: CheckIn, principal: Checker) -> dict[str, Any]:
-        return {"check_id": 0, "code": body.code, "entity": None, "decision": "clear", "listings": [], "measures": []}
+    async def check_floor(body: CheckIn, principal: Checker) -> Response:
+        answer = {"check_id": 0, "code": body.code, "entity": None, "decision": "clear", "listings": [], "measures": []}
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     # this module postpones annotations; FastAPI needs the real types of these local imports
-    check_floor.__annotations__ = {"body": CheckIn, "principal": Checker, "return": dict[str, Any]}
+    check_floor.__annotations__ = {"body": CheckIn, "principal": Checker, "return": Response}
     app.post("/bench/check-floor", response_model=CheckOut, include_in_schema=False)(check_floor)
     return app
 

@@ -18,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
 from registry.access import Principal
-from registry.db import NAMING_CONVENTION  # noqa: F401
+from registry.db import NAMING_CONVENTION, Executor, Prepared, connection_of  # noqa: F401
 from registry.errors import PermissionDenied
 from registry.privacy import redact_text
 
@@ -39,7 +39,8 @@ class AuditEvent(SQLModel, table=True):
 
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-_INSERT = insert(AUDIT).returning(AUDIT.c.id)
+_COLUMNS = ("at", "principal", "role", "action", "target", "outcome", "detail")
+_INSERT = Prepared(insert(AUDIT).returning(AUDIT.c.id), column_keys=_COLUMNS)
 
 
 def _redact(value: Any) -> Any:
@@ -54,7 +55,7 @@ def _redact(value: Any) -> Any:
 
 def record_event(
     *,
-    session: Session,
+    session: Executor,
     principal: Principal | str,
     action: str,
     target: str | None = None,
@@ -62,9 +63,10 @@ def record_event(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Append one event and return its id. ``principal`` is a :class:`Principal` or a label
-    such as ``cli:init``. The caller's transaction commits it together with the change it
-    describes. A prepared Core insert on the session's connection: nearly every request writes
-    one event, and the ORM's unit of work would cost more than the statement."""
+    such as ``cli:init``. The caller's transaction (``session``: an ORM session or a
+    connection) commits it together with the change it describes. A
+    :class:`~registry.db.Prepared` insert: nearly every request writes one event, and the ORM's
+    unit of work, or even ``Connection.execute``, would cost more than the statement."""
     if isinstance(principal, Principal):
         label, role = principal.label, principal.role
     else:
@@ -78,7 +80,7 @@ def record_event(
         "outcome": outcome[:32],
         "detail": _redact(detail) if detail else None,
     }
-    return int(session.connection().execute(_INSERT, values).scalar_one())
+    return int(_INSERT.scalar(connection_of(session), values))
 
 
 def list_events(

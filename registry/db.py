@@ -20,7 +20,7 @@ from sqlalchemy import JSON, Integer, Numeric, String, Table, any_, event, func,
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -34,6 +34,21 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+# What the Core-level services run their statements on: an ORM session (its connection, in its
+# transaction), or a plain ``Connection`` for hot single-row routes, where the session's own
+# bookkeeping (begin, flush, commit, close) costs more than the statements it runs.
+Executor = Session | Connection
+
+
+def connection_of(db: Executor) -> Connection:
+    """The connection ``db`` runs on (a session begins its transaction here if it has none)."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
+def dialect_of(db: Executor) -> str:
+    """``sqlite`` or ``postgresql``."""
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -94,12 +109,12 @@ def insert_with_ids(session: Session, table: Table, rows: list[dict[str, Any]]) 
     return list(range(last - len(rows) + 1, last + 1))
 
 
-def one_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+def one_of(session: Executor, column: Any, values: Sequence[Any]) -> Any:
     """``column IN (values)`` as one bound parameter (SQLite ``json_each``, PostgreSQL
     ``= ANY(array)``), so a look-up of thousands of keys is not thousands of parameters."""
     if len(values) <= 64:  # a few keys: plain bound parameters let the planner use the index directly
         return column.in_(list(values))
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         element = column.type if not isinstance(column.type, Integer) else Integer()
         return column == any_(literal(list(values), ARRAY(element)))
     return column.in_(select(sql_column("value")).select_from(func.json_each(json.dumps(list(values)))))
@@ -236,6 +251,77 @@ def insert_plain(session: Session, table: Table, names: Sequence[str], rows: Seq
         cursor.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})', rows)
     finally:
         cursor.close()
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run straight on the DBAPI cursor of the
+    caller's connection (its transaction), for the few single-row statements every request
+    of a hot route runs: a check's look-up, its record and its audit event.
+
+    ``Connection.execute`` spends about twice as long in its own bookkeeping (compiled-cache
+    look-up, execution context, result wrapping) as SQLite spends running such a statement.
+    Here the parameters go through the same bind processors SQLAlchemy would apply (dates,
+    JSON), and the cursor comes back raw: only for statements whose result columns need no
+    type processing (integers and text)."""
+
+    def __init__(self, statement: Any, *, column_keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
+        self._plans: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {}
+
+    def _plan(self, dialect: Dialect) -> tuple[str, Callable[[dict[str, Any]], Any]]:
+        compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
+        if "POSTCOMPILE" in compiled.string:  # an expanding IN or a literal rendered per call
+            raise ValueError(f"Prepared takes plain parameters only: {compiled.string}")
+        defaults = compiled.construct_params(_check=False)  # constants bound in the statement
+        processors = {
+            name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()
+        }  # fmt: skip
+        # positional styles name a parameter once per use (SQLite's ``?`` for a date compared
+        # twice), so the plan is the sequence of uses, not a set of names
+        steps = [(name, processors.get(name)) for name in (compiled.positiontup or defaults)]
+
+        def positional(given: dict[str, Any]) -> tuple[Any, ...]:
+            merged = defaults | given
+            return tuple(process(merged[name]) if process else merged[name] for name, process in steps)
+
+        def named(given: dict[str, Any]) -> dict[str, Any]:
+            merged = defaults | given
+            return {name: process(merged[name]) if process else merged[name] for name, process in steps}
+
+        return compiled.string, positional if dialect.positional else named
+
+    def execute(self, connection: Any, values: dict[str, Any]) -> Any:
+        """Run on ``connection`` (a SQLAlchemy ``Connection``, in its transaction) and return
+        the DBAPI cursor, for the caller to fetch from and close."""
+        dialect = connection.dialect
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            plan = self._plans[dialect.name] = self._plan(dialect)
+        sql, params = plan
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, params(values))
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor
+
+    def scalar(self, connection: Any, values: dict[str, Any]) -> Any:
+        """The first column of the first row (e.g. the id an ``INSERT … RETURNING`` answers)."""
+        cursor = self.execute(connection, values)
+        try:
+            return cursor.fetchone()[0]
+        finally:
+            cursor.close()
+
+    def all(self, connection: Any, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row, as plain tuples."""
+        cursor = self.execute(connection, values)
+        try:
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
 
 def normalize_url(url: str) -> str:

@@ -27,7 +27,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from registry import clock
 from registry.access import Principal
-from registry.db import NAMING_CONVENTION, insert_with_ids, one_of  # noqa: F401
+from registry.db import NAMING_CONVENTION, Prepared, insert_with_ids, one_of  # noqa: F401
 from registry.entities import ENTITY, EntityIdentifier
 from registry.errors import (
     Conflict,
@@ -113,8 +113,9 @@ _FOUND = select(
 ).select_from(_JOINED.outerjoin(LISTING, and_(LISTING.c.entity_id == ENTITY.c.id, in_force_on(_DAY))))
 # a single check's statement, built once: composing a select costs more than running it, and
 # plain parameters render faster than an expanding IN
-_FIND_ONE = _FOUND.where(IDENT.c.value == bindparam("value"), IDENT.c.scheme.in_([bindparam("s1"), bindparam("s2")]))
-_INSERT_ONE = insert(CHECK).returning(CHECK.c.id)
+_FIND_ONE = Prepared(
+    _FOUND.where(IDENT.c.value == bindparam("value"), IDENT.c.scheme.in_([bindparam("s1"), bindparam("s2")]))
+)
 
 
 def _find(
@@ -149,7 +150,8 @@ def _find(
         ]
     connection = session.connection()
     for stmt, params in batches:
-        for scheme, value, entity_id, name, uscc, kind, listing_id in connection.execute(stmt, params).all():
+        rows = stmt.all(connection, params) if isinstance(stmt, Prepared) else connection.execute(stmt, params).all()
+        for scheme, value, entity_id, name, uscc, kind, listing_id in rows:
             if (scheme, value) in keys:
                 found[(scheme, value)] = entity_id
                 entities[entity_id] = {"name": name, "uscc": uscc, "kind": kind}
@@ -271,6 +273,7 @@ _COLUMNS = (
     "measures",
     "batch",
 )
+_INSERT_ONE = Prepared(insert(CHECK).returning(CHECK.c.id), column_keys=_COLUMNS)
 
 
 def record(
@@ -305,7 +308,7 @@ def record(
             for row in rows
         ]
         if len(dicts) == 1:  # a single check: one statement that also answers the id
-            ids = [session.connection().execute(_INSERT_ONE, dicts[0]).scalar_one()]
+            ids = [int(_INSERT_ONE.scalar(session.connection(), dicts[0]))]
         else:
             ids = insert_with_ids(session, CHECK, dicts)
     for result, check_id in zip(results, ids, strict=True):
