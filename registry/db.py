@@ -76,14 +76,14 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return None if value is None else Decimal(str(value))
 
 
-def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+def allocate_ids(session: Executor, table: Table, count: int) -> list[int]:
     """Reserve ``count`` primary keys for a bulk insert without RETURNING (which SQLite would
     run one row at a time). PostgreSQL draws them from the column's sequence; SQLite, whose
     writers are serialised, continues after the current maximum inside this transaction."""
     if count <= 0:
         return []
     name = table.name
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         rows = session.execute(
             text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
             {"t": name, "n": count},
@@ -93,14 +93,14 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def insert_with_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+def insert_with_ids(session: Executor, table: Table, rows: list[dict[str, Any]]) -> list[int]:
     """Bulk-insert rows that have no ``id`` yet and return their new ids, in order, safely
     beside concurrent writers: PostgreSQL draws them from the sequence first; SQLite inserts
     first (which takes the database's write lock) and then reads the contiguous range it got,
     so two transactions never pick the same ids."""
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         ids = allocate_ids(session, table, len(rows))
         bulk_insert(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
         return ids
@@ -133,7 +133,7 @@ def _memo(process: Any) -> Any:
     return convert
 
 
-def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+def bulk_insert(session: Executor, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows set-based, past the ORM: ``executemany`` on the raw SQLite cursor,
     ``COPY … FROM STDIN`` on PostgreSQL. Values are converted by the columns' own SQLAlchemy
     bind processors, so they are stored exactly as an ORM insert would store them."""
@@ -141,7 +141,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     names = list(rows[0])
     cols = [table.c[n] for n in names]
-    connection = session.connection()
+    connection = connection_of(session)
     dialect = connection.dialect
     if dialect.name == "postgresql":
         raw = connection.connection.dbapi_connection

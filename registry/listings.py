@@ -30,7 +30,7 @@ from sqlmodel import select as model_select
 
 from registry import clock
 from registry.calendar import calendar
-from registry.db import NAMING_CONVENTION, bulk_insert, insert_with_ids, one_of  # noqa: F401
+from registry.db import NAMING_CONVENTION, Executor, bulk_insert, insert_with_ids, one_of  # noqa: F401
 from registry.entities import ENTITY
 from registry.errors import Conflict, NotFound, require_choice, required_text
 from registry.penalties import PENALTY
@@ -658,7 +658,7 @@ def list_listings(
     return list(session.exec(stmt).all()), int(total)
 
 
-def decisions_of(*, session: Session, listing_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+def decisions_of(*, session: Executor, listing_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     """The decisions behind each listing: number, agency code, date, role, whether removed."""
     from registry.agencies import Agency
 

@@ -27,7 +27,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from registry import clock
 from registry.access import Principal
-from registry.db import NAMING_CONVENTION, Prepared, insert_with_ids, one_of  # noqa: F401
+from registry.db import NAMING_CONVENTION, Executor, Prepared, connection_of, dialect_of, insert_with_ids, one_of  # noqa: F401
 from registry.entities import ENTITY, EntityIdentifier
 from registry.errors import (
     Conflict,
@@ -119,7 +119,7 @@ _FIND_ONE = Prepared(
 
 
 def _find(
-    session: Session,
+    session: Executor,
     keys: dict[tuple[str, str], list[int]],
     day: date,
     entities: dict[int, dict[str, Any]],
@@ -148,7 +148,7 @@ def _find(
             for scheme, values in by_scheme.items()
             for start in range(0, len(values), 50_000)
         ]
-    connection = session.connection()
+    connection = connection_of(session)
     for stmt, params in batches:
         rows = stmt.all(connection, params) if isinstance(stmt, Prepared) else connection.execute(stmt, params).all()
         for scheme, value, entity_id, name, uscc, kind, listing_id in rows:
@@ -170,7 +170,7 @@ def _schemes(value: str) -> tuple[str, ...]:
     return ("org_code",) if n == 9 else ()
 
 
-def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date | None = None) -> list[CheckResult]:
+def evaluate(*, session: Executor, codes: Sequence[str], action: str, day: date | None = None) -> list[CheckResult]:
     """The answers for ``codes`` at ``action`` on ``day``, in input order (nothing stored).
     Work is per distinct code: a code given twice is looked up once."""
     _require_action(action)
@@ -228,7 +228,7 @@ def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date |
     return [r for r in results if r is not None]
 
 
-def _listings(session: Session, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
+def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
     """The listings ``listed`` names (entity id -> listing id, as :func:`_find` found them in
     force), with the decisions behind them, by entity."""
     from registry.listings import decisions_of
@@ -237,7 +237,7 @@ def _listings(session: Session, listed: dict[int, int]) -> dict[int, list[dict[s
         return {}
     ids = sorted(set(listed.values()))
     stmt = select(LISTING).where(one_of(session, LISTING.c.id, ids))
-    rows = list(session.connection().execute(stmt).mappings().all())
+    rows = list(connection_of(session).execute(stmt).mappings().all())
     links = decisions_of(session=session, listing_ids=ids)
     out: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
@@ -277,7 +277,7 @@ _INSERT_ONE = Prepared(insert(CHECK).returning(CHECK.c.id), column_keys=_COLUMNS
 
 
 def record(
-    *, session: Session, principal: Principal, action: str, results: list[CheckResult], batch: bool = False
+    *, session: Executor, principal: Principal, action: str, results: list[CheckResult], batch: bool = False
 ) -> None:
     """Store every answer (ids set on the results), in the caller's transaction."""
     now = clock.now()
@@ -299,7 +299,7 @@ def record(
         )
         for r in results
     ]
-    if len(rows) > 1 and session.get_bind().dialect.name == "sqlite":
+    if len(rows) > 1 and dialect_of(session) == "sqlite":
         ids = _insert_sqlite(session, rows)
     else:
         # column values as stored: listings and measures as JSON lists, none as NULL
@@ -308,19 +308,19 @@ def record(
             for row in rows
         ]
         if len(dicts) == 1:  # a single check: one statement that also answers the id
-            ids = [int(_INSERT_ONE.scalar(session.connection(), dicts[0]))]
+            ids = [int(_INSERT_ONE.scalar(connection_of(session), dicts[0]))]
         else:
             ids = insert_with_ids(session, CHECK, dicts)
     for result, check_id in zip(results, ids, strict=True):
         result.check_id = check_id
 
 
-def _insert_sqlite(session: Session, rows: list[tuple[Any, ...]]) -> list[int]:
+def _insert_sqlite(session: Executor, rows: list[tuple[Any, ...]]) -> list[int]:
     """The SQLite fast path of :func:`record`: one ``INSERT … SELECT`` over ``json_each`` of
     the per-row cells (code, entity, decision, listings, measures), the batch's common cells
     bound once; SQLite unpacks the rows in C, where ``executemany`` would bind 11 parameters a
     row from Python. Ids are read back while the write lock is held."""
-    connection = session.connection()
+    connection = connection_of(session)
     to_text = CHECK.c.at.type._cached_bind_processor(connection.dialect)
     first = rows[0]
     common = (to_text(first[0]), *first[1:5])
@@ -338,8 +338,9 @@ def _insert_sqlite(session: Session, rows: list[tuple[Any, ...]]) -> list[int]:
     return list(range(last - len(rows) + 1, last + 1))
 
 
-def check_one(*, session: Session, principal: Principal, code: str, action: str) -> CheckResult:
-    """One check, recorded: 422 for a malformed code (nothing to record about an entity)."""
+def check_one(*, session: Executor, principal: Principal, code: str, action: str) -> CheckResult:
+    """One check, recorded: 422 for a malformed code (nothing to record about an entity).
+    ``session`` may be a plain connection: the check route runs on one (see ``Executor``)."""
     [result] = evaluate(session=session, codes=[code], action=action)
     if result.decision == "invalid":
         raise ValidationFailed(

@@ -10,10 +10,10 @@ from datetime import date
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Admin, SessionDep, require
@@ -53,33 +53,36 @@ def _result(r: sanctions.CheckResult) -> dict[str, Any]:
     return out
 
 
-def _check(session: Session, principal: Principal, body: CheckIn) -> dict[str, Any]:
-    """Answer, record and audit one check, and commit: the whole database part of a check."""
-    result = sanctions.check_one(session=session, principal=principal, code=body.code, action=body.action)
-    record_event(
-        session=session,
-        principal=principal,
-        action=f"check.{body.action}",
-        target=result.code,
-        outcome=result.decision,
-        detail={"check_id": result.check_id},
-    )
-    session.commit()
+def _check(engine: Engine, principal: Principal, body: CheckIn) -> dict[str, Any]:
+    """Answer, record and audit one check, and commit: the whole database part of a check, on
+    one connection of the pool. No ORM session: its bookkeeping (begin, flush, commit, close)
+    cost as much as the three statements a check runs."""
+    with engine.connect() as connection:
+        result = sanctions.check_one(session=connection, principal=principal, code=body.code, action=body.action)
+        record_event(
+            session=connection,
+            principal=principal,
+            action=f"check.{body.action}",
+            target=result.code,
+            outcome=result.decision,
+            detail={"check_id": result.check_id},
+        )
+        connection.commit()
     out = _result(result)
     out.pop("index")
     return out
 
 
 @router.post("/checks", response_model=CheckOut, summary="联合惩戒核查 / check an applicant (agency, bank)")
-async def post_check(body: CheckIn, session: SessionDep, principal: Checker) -> Response:
+async def post_check(request: Request, body: CheckIn, principal: Checker) -> Response:
     """``clear``, ``restricted`` (with listings and the measures for the action) or
     ``unknown_entity``; 422 for a malformed code. Recorded before the answer is returned.
 
     ``async`` with the database part in one thread-pool call: a plain ``def`` route with a
     response model crosses to the thread pool twice (the route, then the model's check of the
-    answer), and that second crossing alone cost a fifth of a check. The answer, built by
-    :func:`_result` in the shape of ``CheckOut``, is written with orjson on the event loop."""
-    out = await run_in_threadpool(_check, session, principal, body)
+    answer). The answer, built by :func:`_result` in the shape of ``CheckOut``, is written with
+    orjson on the event loop."""
+    out = await run_in_threadpool(_check, request.app.state.engine, principal, body)
     return Response(orjson.dumps(out), media_type="application/json")
 
 
