@@ -299,6 +299,10 @@ class Prepared:
         if plan is None:
             plan = self._plans[dialect.name] = self._plan(dialect)
         sql, params = plan
+        if not connection.in_transaction():
+            # begin as Connection.execute would, so that the caller's commit() commits this
+            # statement rather than finding no transaction and leaving it to the pool's rollback
+            connection.begin()
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.execute(sql, params(values))

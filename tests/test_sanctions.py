@@ -51,12 +51,21 @@ def test_single_check_answers_for_each_decision_kind(
     by_reg_no = check(client, keys["bank"], REG_NO, "financing")
     assert by_reg_no["decision"] == "restricted" and by_reg_no["entity"]["uscc"] == COMPANY
     assert [m["code"] for m in by_reg_no["measures"]] == ["cautious_financing"]
-    assert check(client, keys["pd"], OTHER) | {"check_id": 0} == {
+    clear = check(client, keys["pd"], OTHER)
+    assert clear | {"check_id": 0} == {
         "check_id": 0, "code": OTHER, "entity": {"name": "上海守信有限公司", "uscc": OTHER, "kind": "organisation"},
         "decision": "clear", "listings": [], "measures": [],
     }  # fmt: skip
     unknown = check(client, keys["pd"], UNKNOWN.lower())
     assert unknown["decision"] == "unknown_entity" and unknown["entity"] is None and unknown["code"] == UNKNOWN
+    # every answer was stored, and audited, under the id it gave, whatever the decision
+    trail = client.get("/api/v1/audit/checks", params={"limit": 1000}, headers=bearer(keys["admin"])).json()["data"]
+    stored = {r["id"]: (r["code"], r["decision"]) for r in trail}
+    for answer in (hit, by_reg_no, clear, unknown):
+        assert stored[answer["check_id"]] == (answer["code"], answer["decision"])
+    events = client.get("/api/v1/audit", params={"limit": 1000}, headers=bearer(keys["admin"])).json()["data"]
+    audited = {e["detail"]["check_id"] for e in events if e["action"].startswith("check.") and e["detail"]}
+    assert {hit["check_id"], by_reg_no["check_id"], clear["check_id"], unknown["check_id"]} <= audited
     bad = client.post(
         "/api/v1/checks", json={"code": COMPANY[:-1] + "0", "action": "bidding"}, headers=bearer(keys["pd"])
     )

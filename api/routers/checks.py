@@ -57,7 +57,7 @@ def _check(engine: Engine, principal: Principal, body: CheckIn) -> dict[str, Any
     """Answer, record and audit one check, and commit: the whole database part of a check, on
     one connection of the pool. No ORM session: its bookkeeping (begin, flush, commit, close)
     cost as much as the three statements a check runs."""
-    with engine.connect() as connection:
+    with engine.begin() as connection:  # commits at the end of the block, rolls back on an error
         result = sanctions.check_one(session=connection, principal=principal, code=body.code, action=body.action)
         record_event(
             session=connection,
@@ -67,7 +67,6 @@ def _check(engine: Engine, principal: Principal, body: CheckIn) -> dict[str, Any
             outcome=result.decision,
             detail={"check_id": result.check_id},
         )
-        connection.commit()
     out = _result(result)
     out.pop("index")
     return out
