@@ -16,10 +16,10 @@ from an unknown one. Listings and measures come from one query for all entities 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import JSON, Column, Date, DateTime, Text, and_, bindparam, case, func, insert, select
@@ -40,7 +40,7 @@ from registry.errors import (
 from registry.identifiers import check, normalize
 from registry.listings import LISTING, in_force_on
 from registry.policy import Measure, sanctions_policy
-from registry.privacy import public_identifier
+from registry.privacy import PERSONAL_SCHEMES, public_identifier
 
 IDENT = EntityIdentifier.__table__  # type: ignore[attr-defined]
 OUTCOMES = ("rejected", "approved_with_conditions", "approved", "withdrawn")
@@ -119,7 +119,7 @@ _INSERT_ONE = insert(CHECK).returning(CHECK.c.id)
 
 def _find(
     session: Session,
-    keys: dict[tuple[str, str], list[int]],
+    keys: Collection[tuple[str, str]],
     day: date,
     entities: dict[int, dict[str, Any]],
     listed: dict[int, int],
@@ -168,62 +168,95 @@ def _schemes(value: str) -> tuple[str, ...]:
     return ("org_code",) if n == 9 else ()
 
 
+class Answer(NamedTuple):
+    """One code's answer without its position or check id (what :func:`answers` returns):
+    codes with the same normal form share one, so a batch builds no object per code."""
+
+    code: str  # as shown: normal form, personal documents masked
+    decision: str
+    reason: str | None
+    entity_id: int | None
+    entity: dict[str, Any] | None
+    listings: list[dict[str, Any]]
+    measures: list[Measure]
+
+
+_NONE: list[Any] = []  # the listings and measures of an answer that has none (shared, never changed)
+
+
 def evaluate(*, session: Session, codes: Sequence[str], action: str, day: date | None = None) -> list[CheckResult]:
     """The answers for ``codes`` at ``action`` on ``day``, in input order (nothing stored).
     Work is per distinct code: a code given twice is looked up once."""
+    return [
+        CheckResult(i, a.code, a.decision, a.reason, a.entity, a.listings or [], a.measures or [], None, a.entity_id)
+        for i, a in enumerate(answers(session=session, codes=codes, action=action, day=day))
+    ]
+
+
+def answers(*, session: Session, codes: Sequence[str], action: str, day: date | None = None) -> list[Answer]:
+    """What :func:`evaluate` answers, as one shared :class:`Answer` per distinct code (the
+    batch route's form: 100,000 codes need no per-code result objects). Treat as read-only."""
     _require_action(action)
     day = day or clock.today()
-    positions: dict[str, list[int]] = {}
-    for i, raw in enumerate(codes):
-        value = normalize(raw) if isinstance(raw, str) else ""
-        found_at = positions.get(value)
-        if found_at is None:
-            positions[value] = [i]
-        else:
-            found_at.append(i)
+    norm = [normalize(raw) if isinstance(raw, str) else "" for raw in codes]
     entities: dict[int, dict[str, Any]] = {}
     listed_by_entity: dict[int, int] = {}
-    wanted = {(scheme, value): at for value, at in positions.items() for scheme in _schemes(value)}
+    wanted = dict.fromkeys((scheme, value) for value in dict.fromkeys(norm) for scheme in _schemes(value))
     hit: dict[str, tuple[str, int]] = {}  # normal form -> (scheme, entity)
     for (scheme, value), entity_id in _find(session, wanted, day, entities, listed_by_entity).items():
         hit.setdefault(value, (scheme, entity_id))
     # codes not found as typed: validate fully (malformed?), and look up what validates
-    results: list[CheckResult | None] = [None] * len(codes)
+    out: list[Answer | None] = [None] * len(codes)
+    invalid: dict[str, Answer] = {}  # by the code as typed
     retry: dict[tuple[str, str], list[int]] = {}
-    for value, at in positions.items():
+    for i, value in enumerate(norm):
         if value in hit:
             continue
-        for i in at:
-            raw = codes[i]
-            checked = check(raw if isinstance(raw, str) else "")
-            if not checked.valid or checked.scheme is None or checked.normalized is None:
-                results[i] = CheckResult(i, checked.public_dict()["input"] or "", "invalid", reason=checked.reason)
-            else:
-                retry.setdefault((checked.scheme, checked.normalized), []).append(i)
-    found = _find(session, retry, day, entities, listed_by_entity) if retry else {}
-    shown_hits: list[tuple[list[int], str, int]] = [(positions[v], _shown(s, v), e) for v, (s, e) in hit.items()]
-    for (scheme, value), at in retry.items():
-        known = found.get((scheme, value))
-        if known is None:
-            for i in at:
-                results[i] = CheckResult(i, _shown(scheme, value), "unknown_entity")
+        raw = codes[i]
+        raw = raw if isinstance(raw, str) else ""
+        known_bad = invalid.get(raw)
+        if known_bad is not None:
+            out[i] = known_bad
+            continue
+        checked = check(raw)
+        if not checked.valid or checked.scheme is None or checked.normalized is None:
+            out[i] = invalid[raw] = Answer(
+                checked.public_dict()["input"] or "", "invalid", checked.reason, None, None, _NONE, _NONE
+            )
         else:
-            shown_hits.append((at, _shown(scheme, value), known))
+            retry.setdefault((checked.scheme, checked.normalized), []).append(i)
+    found = _find(session, retry, day, entities, listed_by_entity) if retry else {}
     listed = _listings(session, listed_by_entity)
     measures = sanctions_policy().for_action(action)
-    by_rules: dict[tuple[str, ...], list[Measure]] = {(): []}
-    for at, shown, entity_id in shown_hits:
-        entity_listings = listed.get(entity_id, [])
+    by_rules: dict[tuple[str, ...], list[Measure]] = {}
+
+    def answer(scheme: str, value: str, entity_id: int) -> Answer:
+        shown = value if scheme not in PERSONAL_SCHEMES else _shown(scheme, value)
+        entity_listings = listed.get(entity_id)
+        if entity_listings is None:
+            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
         rules = tuple(item["rule"] for item in entity_listings)
         applied = by_rules.get(rules)
         if applied is None:
             applied = by_rules[rules] = [m for m in measures if any(m.triggered_by(r) for r in rules)]
-        decision = "restricted" if applied else "clear"
-        entity = entities[entity_id]
-        shown_listings = entity_listings if applied else []
+        if not applied:
+            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
+        return Answer(shown, "restricted", None, entity_id, entities[entity_id], entity_listings, applied)
+
+    for (scheme, value), at in retry.items():
+        known = found.get((scheme, value))
+        shared = (
+            Answer(_shown(scheme, value), "unknown_entity", None, None, None, _NONE, _NONE)
+            if known is None
+            else answer(scheme, value, known)
+        )
         for i in at:
-            results[i] = CheckResult(i, shown, decision, None, entity, shown_listings, applied, None, entity_id)
-    return [r for r in results if r is not None]
+            out[i] = shared
+    by_value = {value: answer(scheme, value, entity_id) for value, (scheme, entity_id) in hit.items()}
+    for i, value in enumerate(norm):
+        if value in by_value:
+            out[i] = by_value[value]
+    return cast("list[Answer]", out)  # every position answered
 
 
 def _listings(session: Session, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
@@ -257,7 +290,7 @@ def _listings(session: Session, listed: dict[int, int]) -> dict[int, list[dict[s
     return out
 
 
-# what :func:`record` writes, in this order; listings and measures as tuples (JSON when stored)
+# what :func:`record_answers` writes, in this order
 _COLUMNS = (
     "at",
     "principal",
@@ -277,62 +310,81 @@ def record(
     *, session: Session, principal: Principal, action: str, results: list[CheckResult], batch: bool = False
 ) -> None:
     """Store every answer (ids set on the results), in the caller's transaction."""
-    now = clock.now()
-    party = (principal.agency_code or principal.label)[:128]
-    label = principal.label[:128]
-    rows = [
-        (
-            now,
-            label,
-            principal.role,
-            party,
-            action,
-            r.code[:64],
-            r.entity_id,
-            r.decision,
-            tuple(item["id"] for item in r.listings),
-            tuple(m.code for m in r.measures),
-            batch,
-        )
-        for r in results
-    ]
-    if len(rows) > 1 and session.get_bind().dialect.name == "sqlite":
-        ids = _insert_sqlite(session, rows)
-    else:
-        # column values as stored: listings and measures as JSON lists, none as NULL
-        dicts = [
-            dict(zip(_COLUMNS, (*row[:8], list(row[8]) or None, list(row[9]) or None, row[10]), strict=True))
-            for row in rows
-        ]
-        if len(dicts) == 1:  # a single check: one statement that also answers the id
-            ids = [session.connection().execute(_INSERT_ONE, dicts[0]).scalar_one()]
-        else:
-            ids = insert_with_ids(session, CHECK, dicts)
+    stored = [Answer(r.code, r.decision, r.reason, r.entity_id, r.entity, r.listings, r.measures) for r in results]
+    ids = record_answers(session=session, principal=principal, action=action, answers=stored, batch=batch)
     for result, check_id in zip(results, ids, strict=True):
         result.check_id = check_id
 
 
-def _insert_sqlite(session: Session, rows: list[tuple[Any, ...]]) -> list[int]:
-    """The SQLite fast path of :func:`record`: one ``INSERT … SELECT`` over ``json_each`` of
-    the per-row cells (code, entity, decision, listings, measures), the batch's common cells
-    bound once; SQLite unpacks the rows in C, where ``executemany`` would bind 11 parameters a
-    row from Python. Ids are read back while the write lock is held."""
+def record_answers(
+    *, session: Session, principal: Principal, action: str, answers: Sequence[Answer], batch: bool = False
+) -> Sequence[int]:
+    """Store every answer, in the caller's transaction; returns their check ids, in order
+    (what :func:`record` does for the batch route's :class:`Answer` list)."""
+    if not answers:
+        return []
+    now = clock.now()
+    common = (now, principal.label[:128], principal.role, (principal.agency_code or principal.label)[:128], action)
+    if len(answers) > 1 and session.get_bind().dialect.name == "sqlite":
+        return _insert_sqlite(session, common, answers, batch)
+    # column values as stored: listings and measures as JSON lists, none as NULL
+    dicts = [
+        dict(
+            zip(
+                _COLUMNS,
+                (
+                    *common,
+                    a.code[:64],
+                    a.entity_id,
+                    a.decision,
+                    [item["id"] for item in a.listings] or None,
+                    [m.code for m in a.measures] or None,
+                    batch,
+                ),
+                strict=True,
+            )
+        )
+        for a in answers
+    ]
+    if len(dicts) == 1:  # a single check: one statement that also answers the id
+        return [session.connection().execute(_INSERT_ONE, dicts[0]).scalar_one()]
+    return insert_with_ids(session, CHECK, dicts)
+
+
+def _insert_sqlite(session: Session, common: tuple[Any, ...], answers: Sequence[Answer], batch: bool) -> range:
+    """The SQLite fast path of :func:`record_answers`: one ``INSERT … SELECT`` over
+    ``json_each`` of the per-row cells (code, entity, decision, listings, measures), the
+    batch's common cells bound once; SQLite unpacks the rows in C, where ``executemany``
+    would bind 11 parameters a row from Python. Codes that share an answer share its cells,
+    serialised once. Ids are read back while the write lock is held."""
     connection = session.connection()
     to_text = CHECK.c.at.type._cached_bind_processor(connection.dialect)
-    first = rows[0]
-    common = (to_text(first[0]), *first[1:5])
-    cells = orjson.dumps([(row[5], row[6], row[7], row[8] or None, row[9] or None) for row in rows]).decode()
+    cells: dict[int, bytes] = {}
+    parts = []
+    for a in answers:
+        cell = cells.get(id(a))
+        if cell is None:
+            cell = cells[id(a)] = orjson.dumps(
+                (
+                    a.code[:64],
+                    a.entity_id,
+                    a.decision,
+                    [item["id"] for item in a.listings] or None,
+                    [m.code for m in a.measures] or None,
+                )
+            )
+        parts.append(cell)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(
             f"INSERT INTO sanction_check ({', '.join(_COLUMNS)}) SELECT ?, ?, ?, ?, ?, "
             "value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ? FROM json_each(?) ORDER BY key",
-            (*common, first[10], cells),
+            (to_text(common[0]), *common[1:], batch, (b"[" + b",".join(parts) + b"]").decode()),
         )
         last = int(cursor.execute("SELECT max(id) FROM sanction_check").fetchone()[0])
     finally:
         cursor.close()
-    return list(range(last - len(rows) + 1, last + 1))
+    return range(last - len(answers) + 1, last + 1)
 
 
 def check_one(*, session: Session, principal: Principal, code: str, action: str) -> CheckResult:
