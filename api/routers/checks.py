@@ -4,9 +4,12 @@ statistics, the per-check audit trail, and the credit report (公共信用信息
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
 
@@ -53,6 +56,31 @@ def _result(r: sanctions.CheckResult) -> dict[str, Any]:
     return out
 
 
+_PAUSE_LOCK = threading.Lock()
+_pausing = [0, False]  # batches under way, and whether the collector was on before the first
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a batch runs (back on when the last batch
+    under way ends, if it was on). A batch of 100,000 codes creates hundreds of thousands of
+    objects that live until its answer is sent, and the collector would walk them, and every
+    other object of the process, again and again: a third of the batch's CPU time. A batch
+    creates no reference cycles to collect; reference counting frees its objects as before."""
+    with _PAUSE_LOCK:
+        if _pausing[0] == 0:
+            _pausing[1] = gc.isenabled()
+            gc.disable()
+        _pausing[0] += 1
+    try:
+        yield
+    finally:
+        with _PAUSE_LOCK:
+            _pausing[0] -= 1
+            if _pausing[0] == 0 and _pausing[1]:
+                gc.enable()
+
+
 @router.post("/checks", response_model=CheckOut, summary="联合惩戒核查 / check an applicant (agency, bank)")
 def post_check(body: CheckIn, session: SessionDep, principal: Checker) -> dict[str, Any]:
     """``clear``, ``restricted`` (with listings and the measures for the action) or
@@ -83,17 +111,18 @@ def _batch(
             code="too_many",
             errors=[FieldError("codes", "too_many", f"at most {BATCH_LIMIT}", len(codes))],
         )
-    answers = sanctions.answers(session=session, codes=codes, action=action)
-    ids = sanctions.record_answers(session=session, principal=principal, action=action, answers=answers, batch=True)
-    counts = dict(Counter(a.decision for a in answers))
-    record_event(
-        session=session,
-        principal=principal,
-        action="check.batch",
-        target=action,
-        detail={"codes": len(codes), "counts": counts, "check_ids": [ids[0], ids[-1]] if ids else [None, None]},
-    )
-    session.commit()
+    with _collector_paused():
+        answers = sanctions.answers(session=session, codes=codes, action=action)
+        ids = sanctions.record_answers(session=session, principal=principal, action=action, answers=answers, batch=True)
+        counts = dict(Counter(a.decision for a in answers))
+        record_event(
+            session=session,
+            principal=principal,
+            action="check.batch",
+            target=action,
+            detail={"codes": len(codes), "counts": counts, "check_ids": [ids[0], ids[-1]] if ids else [None, None]},
+        )
+        session.commit()
     return answers, ids, counts
 
 
@@ -123,20 +152,21 @@ def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> R
     of the batch. Set-based: a few queries whatever the size. To keep 100,000 answers small,
     each result names its listings by id and its measures by code; ``listings`` (rule, dates,
     decision numbers), ``rules`` (title, basis) and ``measures`` at the top describe each once."""
-    answers, ids, counts = _batch(session, principal, body.codes, body.action)
-    listings: dict[str, Any] = {}
-    rules: dict[str, Any] = {}
-    measures: dict[str, Any] = {}
-    # orjson: the answer to 100,000 codes is some 20 MB of JSON. Each distinct answer is
-    # serialised once and each result written as its index and check id before that text:
-    # the same bytes as one orjson.dumps of the whole answer, without a dict per result.
-    described: dict[int, bytes] = {}
-    results = []
-    for i, (a, check_id) in enumerate(zip(answers, ids, strict=True)):
-        text = described.get(id(a))
-        if text is None:
-            text = described[id(a)] = _described(a, listings, rules, measures)
-        results.append(b'{"index":%d,"check_id":%d,%b' % (i, check_id, text))
+    with _collector_paused():
+        answers, ids, counts = _batch(session, principal, body.codes, body.action)
+        listings: dict[str, Any] = {}
+        rules: dict[str, Any] = {}
+        measures: dict[str, Any] = {}
+        # orjson: the answer to 100,000 codes is some 20 MB of JSON. Each distinct answer is
+        # serialised once and each result written as its index and check id before that text:
+        # the same bytes as one orjson.dumps of the whole answer, without a dict per result.
+        described: dict[int, bytes] = {}
+        results = []
+        for i, (a, check_id) in enumerate(zip(answers, ids, strict=True)):
+            text = described.get(id(a))
+            if text is None:
+                text = described[id(a)] = _described(a, listings, rules, measures)
+            results.append(b'{"index":%d,"check_id":%d,%b' % (i, check_id, text))
     rest = {"count": len(answers), "summary": counts, "listings": listings, "rules": rules, "measures": measures}
     # dates come out as ISO text
     return Response(
