@@ -355,31 +355,27 @@ def _insert_sqlite(session: Session, common: tuple[Any, ...], answers: Sequence[
     """The SQLite fast path of :func:`record_answers`: one ``INSERT … SELECT`` over
     ``json_each`` of the per-row cells (code, entity, decision, listings, measures), the
     batch's common cells bound once; SQLite unpacks the rows in C, where ``executemany``
-    would bind 11 parameters a row from Python. Codes that share an answer share its cells,
-    serialised once. Ids are read back while the write lock is held."""
+    would bind 11 parameters a row from Python. Ids are read back while the write lock is held."""
     connection = session.connection()
     to_text = CHECK.c.at.type._cached_bind_processor(connection.dialect)
-    cells: dict[int, bytes] = {}
-    parts = []
-    for a in answers:
-        cell = cells.get(id(a))
-        if cell is None:
-            cell = cells[id(a)] = orjson.dumps(
-                (
-                    a.code[:64],
-                    a.entity_id,
-                    a.decision,
-                    [item["id"] for item in a.listings] or None,
-                    [m.code for m in a.measures] or None,
-                )
+    cells = orjson.dumps(
+        [
+            (
+                a.code[:64],
+                a.entity_id,
+                a.decision,
+                [item["id"] for item in a.listings] if a.listings else None,
+                [m.code for m in a.measures] if a.measures else None,
             )
-        parts.append(cell)
+            for a in answers
+        ]
+    ).decode()
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(
             f"INSERT INTO sanction_check ({', '.join(_COLUMNS)}) SELECT ?, ?, ?, ?, ?, "
             "value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ? FROM json_each(?) ORDER BY key",
-            (to_text(common[0]), *common[1:], batch, (b"[" + b",".join(parts) + b"]").decode()),
+            (to_text(common[0]), *common[1:], batch, cells),
         )
         last = int(cursor.execute("SELECT max(id) FROM sanction_check").fetchone()[0])
     finally:
