@@ -261,30 +261,48 @@ def answers(*, session: Session, codes: Sequence[str], action: str, day: date | 
 
 def _listings(session: Session, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
     """The listings ``listed`` names (entity id -> listing id, as :func:`_find` found them in
-    force), with the decisions behind them, by entity."""
-    from registry.listings import decisions_of
+    force), with the decisions behind them (those not removed, oldest first), by entity. Two
+    statements of only the columns the answer shows: a batch meets some 20,000 listings."""
+    from registry.agencies import Agency
+    from registry.listings import LINK
+    from registry.penalties import PENALTY
 
     if not listed:
         return {}
     ids = sorted(set(listed.values()))
-    stmt = select(LISTING).where(one_of(session, LISTING.c.id, ids))
-    rows = list(session.connection().execute(stmt).mappings().all())
-    links = decisions_of(session=session, listing_ids=ids)
+    connection = session.connection()
+    agency = Agency.__table__  # type: ignore[attr-defined]
+    decisions: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    behind = (
+        select(LINK.c.listing_id, PENALTY.c.decision_no, agency.c.code, PENALTY.c.decision_date)
+        .select_from(
+            LINK.join(PENALTY, PENALTY.c.id == LINK.c.decision_id).join(agency, agency.c.id == PENALTY.c.agency_id)
+        )
+        .where(one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None))
+        .order_by(LINK.c.listing_id, PENALTY.c.decision_date, PENALTY.c.id)
+    )
+    for listing_id, number, code, decided in connection.execute(behind):
+        decisions[listing_id].append({"decision_no": number, "agency": code, "decision_date": decided})
+    shown = select(
+        LISTING.c.id,
+        LISTING.c.entity_id,
+        LISTING.c.rule_id,
+        LISTING.c.rule_title,
+        LISTING.c.basis,
+        LISTING.c.listed_from,
+        LISTING.c.listed_until,
+    ).where(one_of(session, LISTING.c.id, ids))
     out: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        out.setdefault(r["entity_id"], []).append(
+    for listing_id, entity_id, rule, title, basis, listed_from, listed_until in connection.execute(shown):
+        out.setdefault(entity_id, []).append(
             {
-                "id": r["id"],
-                "rule": r["rule_id"],
-                "rule_title": r["rule_title"],
-                "basis": r["basis"],
-                "listed_from": r["listed_from"],
-                "listed_until": r["listed_until"],
-                "decisions": [
-                    {"decision_no": d["decision_no"], "agency": d["agency"], "decision_date": d["decision_date"]}
-                    for d in links[r["id"]]
-                    if d["removed_on"] is None
-                ],
+                "id": listing_id,
+                "rule": rule,
+                "rule_title": title,
+                "basis": basis,
+                "listed_from": listed_from,
+                "listed_until": listed_until,
+                "decisions": decisions[listing_id],
             }
         )
     return out
