@@ -250,7 +250,10 @@ def answers(*, session: Session, codes: Sequence[str], action: str, day: date | 
             )
         else:
             retry.setdefault((checked.scheme, checked.normalized), []).append(i)
-    found = _find(session, retry, day, entities, listed_by_entity) if retry else {}
+    # a code found invalid as typed but valid in full is looked up again, unless the first
+    # look-up already asked for its scheme and normal form (a valid unknown code: no need)
+    again = {key: None for key in retry if key not in wanted}
+    found = _find(session, again, day, entities, listed_by_entity) if again else {}
     listed = _listings(session, listed_by_entity)
     measures = sanctions_policy().for_action(action)
     by_rules: dict[tuple[str, ...], list[Measure]] = {}
