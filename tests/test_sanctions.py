@@ -282,3 +282,22 @@ def test_batch_answers_equal_single_checks_and_the_json_of_evaluate(
     assert ids == list(range(ids[0], ids[0] + len(codes)))
     expected = _batch_payload(sanctions.evaluate(session=session, codes=codes, action="bidding"), ids)
     assert response.content == orjson.dumps(expected)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"code": st.text(), "decision": st.sampled_from(["clear", "invalid"])},
+            optional={"entity": st.fixed_dictionaries({"name": st.text()}), "measures": st.lists(st.text())},
+        )
+    )
+)
+def test_batch_item_texts_are_each_items_own_json(items: list[dict]) -> None:
+    """The batch route cuts one serialisation of all distinct answers apart; each piece is what
+    serialising its item alone gives, whatever the strings hold (quotes, braces, ``"code":``)."""
+    from api.routers.checks import _texts
+
+    expected = [orjson.dumps(item)[len(b'{"code":') : -1] for item in items]
+    assert _texts(items) == expected
+    tricky = [{"code": '},{"code":', "decision": "invalid"}, {"code": 'x"},{"code":"y', "decision": "invalid"}]
+    assert _texts(tricky) == [orjson.dumps(item)[len(b'{"code":') : -1] for item in tricky]
