@@ -10,8 +10,10 @@ returned. Every check is stored (who, action, code, answer, time) in the same tr
 that produces the answer, before it is returned; personal identity numbers are stored masked.
 
 Batches are set-based: codes already in their normal form are looked up first, in one query
-per identifier scheme; only codes not found are validated in full, to tell a malformed code
-from an unknown one. Listings and measures come from one query for all entities found.
+per identifier scheme, then their entities and listings in force by entity id; only codes not
+found are validated in full, to tell a malformed code from an unknown one. The listings'
+details and decisions come from two queries for all entities found. Codes with the same
+normal form share one :class:`Answer`, which the batch route writes and records as it is.
 """
 
 from __future__ import annotations
