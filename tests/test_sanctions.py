@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable
 from datetime import date
 
+import orjson
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session
 
+from registry import sanctions
 from registry.identifiers import build_reg_no, build_uscc
 from tests.helpers import bearer
 from tests.test_blacklist import COMPANY, OTHER, _listed, deliver, record
@@ -204,3 +210,103 @@ def test_credit_report_json_and_html(
     set_today(date(2028, 7, 1))
     later = client.get(f"/api/v1/entities/{COMPANY}/report", headers=bearer(keys["bank"])).json()
     assert later["listings"][0]["status"] == "ended" and later["measures_in_force"] == []
+
+
+# a pool the property test draws batches from: each decision, other spellings of the same code
+# (lower case, spaces, full width), a resident ID, malformed codes and non-strings
+POOL = [
+    COMPANY, OTHER, REG_NO, UNKNOWN, COMPANY.lower(), f" {OTHER[:6]} {OTHER[6:]} ", "９" + COMPANY[1:], REG_NO + " ",
+    "110101199003074514", COMPANY[:-1] + "0", "12345", "", "x" * 80, '"quoted\\', "00000000000000000X",
+    f"{COMPANY[:8]}-{COMPANY[8:]}", "9.14306E+17",
+]  # fmt: skip
+
+
+def _batch_payload(results: list[sanctions.CheckResult], check_ids: list[int]) -> dict:
+    """The batch answer as the route built it from CheckResults before it wrote JSON per distinct answer."""
+    listings: dict = {}
+    rules: dict = {}
+    measures: dict = {}
+    out = []
+    for r, check_id in zip(results, check_ids, strict=True):
+        item: dict = {"index": r.index, "check_id": check_id, "code": r.code, "decision": r.decision}
+        if r.entity is not None:
+            item["entity"] = r.entity
+        if r.reason:
+            item["reason"] = r.reason
+        if r.listings:
+            item["listings"] = [listing["id"] for listing in r.listings]
+            item["measures"] = [m.code for m in r.measures]
+            for listing in r.listings:
+                if str(listing["id"]) not in listings:
+                    listings[str(listing["id"])] = {k: v for k, v in listing.items() if k != "basis"}
+                    rules.setdefault(listing["rule"], {"title": listing["rule_title"], "basis": listing["basis"]})
+            for m in r.measures:
+                measures.setdefault(m.code, {"code": m.code, "name": m.name, "action": m.action, "basis": m.basis})
+        out.append(item)
+    counts = dict(Counter(r.decision for r in results))
+    return {
+        "results": out,
+        "count": len(out),
+        "summary": counts,
+        "listings": listings,
+        "rules": rules,
+        "measures": measures,
+    }
+
+
+def test_batch_answers_equal_single_checks_and_the_json_of_evaluate(
+    client: TestClient,
+    keys: dict[str, str],
+    set_today: Callable[[date], None],
+    session: Session,
+) -> None:
+    """The set-based batch path (shared answers, JSON written per distinct answer) gives each
+    code the answer a check of that code alone gives, and the route's bytes are those of one
+    orjson.dumps of the answer built from :func:`sanctions.evaluate`."""
+    _world(client, keys, set_today)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.sampled_from(POOL), max_size=12), st.sampled_from(["bidding", "financing"]))
+    def prop(codes: list[str], action: str) -> None:
+        batch = sanctions.evaluate(session=session, codes=codes, action=action)
+        shared = sanctions.answers(session=session, codes=codes, action=action)
+        assert [r.index for r in batch] == list(range(len(codes)))
+        for code, r, a in zip(codes, batch, shared, strict=True):
+            [alone] = sanctions.evaluate(session=session, codes=[code], action=action)
+            assert (r.code, r.decision, r.reason, r.entity, r.entity_id, r.listings, r.measures) == (
+                alone.code, alone.decision, alone.reason, alone.entity, alone.entity_id, alone.listings, alone.measures,
+            )  # fmt: skip
+            assert (a.code, a.decision, a.reason, a.entity, a.entity_id, a.listings, a.measures) == (
+                r.code, r.decision, r.reason, r.entity, r.entity_id, r.listings, r.measures,
+            )  # fmt: skip
+        session.rollback()
+
+    prop()
+    codes = [*POOL, *POOL[:5]]
+    response = client.post(
+        "/api/v1/checks/batch", json={"codes": codes, "action": "bidding"}, headers=bearer(keys["bank"])
+    )
+    assert response.status_code == 200, response.text
+    ids = [r["check_id"] for r in response.json()["results"]]
+    assert ids == list(range(ids[0], ids[0] + len(codes)))
+    expected = _batch_payload(sanctions.evaluate(session=session, codes=codes, action="bidding"), ids)
+    assert response.content == orjson.dumps(expected)
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"code": st.text(), "decision": st.sampled_from(["clear", "invalid"])},
+            optional={"entity": st.fixed_dictionaries({"name": st.text()}), "measures": st.lists(st.text())},
+        )
+    )
+)
+def test_batch_item_texts_are_each_items_own_json(items: list[dict]) -> None:
+    """The batch route cuts one serialisation of all distinct answers apart; each piece is what
+    serialising its item alone gives, whatever the strings hold (quotes, braces, ``"code":``)."""
+    from api.routers.checks import _texts
+
+    expected = [orjson.dumps(item)[len(b'{"code":') : -1] for item in items]
+    assert _texts(items) == expected
+    tricky = [{"code": '},{"code":', "decision": "invalid"}, {"code": 'x"},{"code":"y', "decision": "invalid"}]
+    assert _texts(tricky) == [orjson.dumps(item)[len(b'{"code":') : -1] for item in tricky]

@@ -4,8 +4,12 @@ statistics, the per-check audit trail, and the credit report (公共信用信息
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import threading
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
 
@@ -53,6 +57,31 @@ def _result(r: sanctions.CheckResult) -> dict[str, Any]:
     return out
 
 
+_PAUSE_LOCK = threading.Lock()
+_pausing = [0, False]  # batches under way, and whether the collector was on before the first
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a batch runs (back on when the last batch
+    under way ends, if it was on). A batch of 100,000 codes creates hundreds of thousands of
+    objects that live until its answer is sent, and the collector would walk them, and every
+    other object of the process, again and again: a third of the batch's CPU time. A batch
+    creates no reference cycles to collect; reference counting frees its objects as before."""
+    with _PAUSE_LOCK:
+        if _pausing[0] == 0:
+            _pausing[1] = gc.isenabled()
+            gc.disable()
+        _pausing[0] += 1
+    try:
+        yield
+    finally:
+        with _PAUSE_LOCK:
+            _pausing[0] -= 1
+            if _pausing[0] == 0 and _pausing[1]:
+                gc.enable()
+
+
 def _check(engine: Engine, principal: Principal, body: CheckIn) -> dict[str, Any]:
     """Answer, record and audit one check, and commit: the whole database part of a check, on
     one connection of the pool. No ORM session: its bookkeeping (begin, flush, commit, close)
@@ -87,28 +116,68 @@ async def post_check(request: Request, body: CheckIn, principal: Checker) -> Res
 
 def _batch(
     session: SessionDep, principal: Principal, codes: list[str], action: str
-) -> tuple[list[sanctions.CheckResult], dict[str, int]]:
-    """Answer, record and audit a batch; returns the results and how many of each decision."""
+) -> tuple[list[sanctions.Answer], Sequence[int], dict[str, int]]:
+    """Answer, record and audit a batch; returns the answers (one shared per distinct code),
+    their check ids and how many of each decision."""
     if len(codes) > BATCH_LIMIT:
         raise ValidationFailed(
             f"codes: {len(codes)} codes; a batch takes at most {BATCH_LIMIT:,}",
             code="too_many",
             errors=[FieldError("codes", "too_many", f"at most {BATCH_LIMIT}", len(codes))],
         )
-    results = sanctions.evaluate(session=session, codes=codes, action=action)
-    sanctions.record(session=session, principal=principal, action=action, results=results, batch=True)
-    counts = dict(Counter(r.decision for r in results))
-    first = results[0].check_id if results else None
-    last = results[-1].check_id if results else None
-    record_event(
-        session=session,
-        principal=principal,
-        action="check.batch",
-        target=action,
-        detail={"codes": len(codes), "counts": counts, "check_ids": [first, last]},
-    )
-    session.commit()
-    return results, counts
+    with _collector_paused():
+        answers = sanctions.answers(session=session, codes=codes, action=action)
+        ids = sanctions.record_answers(session=session, principal=principal, action=action, answers=answers, batch=True)
+        counts = dict(Counter(a.decision for a in answers))
+        record_event(
+            session=session,
+            principal=principal,
+            action="check.batch",
+            target=action,
+            detail={"codes": len(codes), "counts": counts, "check_ids": [ids[0], ids[-1]] if ids else [None, None]},
+        )
+        session.commit()
+    return answers, ids, counts
+
+
+def _item(
+    a: sanctions.Answer, listings: dict[str, Any], rules: dict[str, Any], measures: dict[str, Any]
+) -> dict[str, Any]:
+    """One answer as a result shows it, without index and check id (``code`` first); its
+    listings, rules and measures are added to the top-level descriptions."""
+    item: dict[str, Any] = {"code": a.code, "decision": a.decision}
+    if a.entity is not None:
+        item["entity"] = a.entity
+    if a.reason:
+        item["reason"] = a.reason
+    if a.listings:
+        item["listings"] = [listing["id"] for listing in a.listings]
+        item["measures"] = [m.code for m in a.measures]
+        for listing in a.listings:
+            if str(listing["id"]) not in listings:
+                listings[str(listing["id"])] = {k: v for k, v in listing.items() if k != "basis"}
+                rules.setdefault(listing["rule"], {"title": listing["rule_title"], "basis": listing["basis"]})
+        for m in a.measures:
+            measures.setdefault(m.code, {"code": m.code, "name": m.name, "action": m.action, "basis": m.basis})
+    return item
+
+
+_CODE = b'"code":'
+
+
+def _texts(items: list[dict[str, Any]]) -> list[bytes]:
+    """Each item's JSON after its opening ``{"code":`` and before its closing brace, from one
+    orjson call: a call per item costs several times more (each allocates a fresh buffer).
+    The items are cut apart at ``},{"code":``, which occurs nowhere else: a string cannot
+    hold an unescaped quote, and no list inside an item holds objects. Should a cut ever
+    disagree with the count, each item is serialised alone."""
+    if not items:
+        return []
+    blob = orjson.dumps(items)
+    texts = blob[len(b"[{" + _CODE) : -len(b"}]")].split(b"},{" + _CODE)
+    if len(texts) != len(items):
+        return [orjson.dumps(item)[len(b"{" + _CODE) : -1] for item in items]
+    return texts
 
 
 @router.post("/checks/batch", summary="批量核查 / check up to 100,000 codes (agency, bank)")
@@ -117,38 +186,33 @@ def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> R
     of the batch. Set-based: a few queries whatever the size. To keep 100,000 answers small,
     each result names its listings by id and its measures by code; ``listings`` (rule, dates,
     decision numbers), ``rules`` (title, basis) and ``measures`` at the top describe each once."""
-    results, counts = _batch(session, principal, body.codes, body.action)
-    listings: dict[str, Any] = {}
-    rules: dict[str, Any] = {}
-    measures: dict[str, Any] = {}
-    out = []
-    for r in results:
-        item: dict[str, Any] = {"index": r.index, "check_id": r.check_id, "code": r.code, "decision": r.decision}
-        if r.entity is not None:
-            item["entity"] = r.entity
-        if r.reason:
-            item["reason"] = r.reason
-        if r.listings:
-            item["listings"] = [listing["id"] for listing in r.listings]
-            item["measures"] = [m.code for m in r.measures]
-            for listing in r.listings:
-                if str(listing["id"]) not in listings:
-                    listings[str(listing["id"])] = {k: v for k, v in listing.items() if k != "basis"}
-                    rules.setdefault(listing["rule"], {"title": listing["rule_title"], "basis": listing["basis"]})
-            for m in r.measures:
-                measures.setdefault(m.code, {"code": m.code, "name": m.name, "action": m.action, "basis": m.basis})
-        out.append(item)
-    payload = {
-        "results": out,
-        "count": len(out),
-        "summary": counts,
-        "listings": listings,
-        "rules": rules,
-        "measures": measures,
-    }
-    # orjson: the answer to 100,000 codes is some 20 MB of JSON, which the standard library
-    # takes about a second to write; dates come out as ISO text
-    return Response(orjson.dumps(payload), media_type="application/json")
+    with _collector_paused():
+        answers, ids, counts = _batch(session, principal, body.codes, body.action)
+        listings: dict[str, Any] = {}
+        rules: dict[str, Any] = {}
+        measures: dict[str, Any] = {}
+        # orjson: the answer to 100,000 codes is some 20 MB of JSON. Each distinct answer is
+        # serialised once and each result written as its index and check id before that text:
+        # the same bytes as one orjson.dumps of the whole answer, without a dict per result.
+        # Dates come out as ISO text.
+        which: dict[int, int] = {}  # answer (by identity) -> its place in items
+        items: list[dict[str, Any]] = []
+        places: list[int] = []
+        for a in answers:
+            place = which.get(id(a))
+            if place is None:
+                place = which[id(a)] = len(items)
+                items.append(_item(a, listings, rules, measures))
+            places.append(place)
+        texts = _texts(items)
+        results = [
+            b'{"index":%d,"check_id":%d,"code":%b}' % (i, check_id, texts[place])
+            for i, (place, check_id) in enumerate(zip(places, ids, strict=True))
+        ]
+    rest = {"count": len(answers), "summary": counts, "listings": listings, "rules": rules, "measures": measures}
+    return Response(
+        b'{"results":[' + b",".join(results) + b"]," + orjson.dumps(rest)[1:], media_type="application/json"
+    )
 
 
 CSV_HEADERS = ["序号", "代码", "主体名称", "核查结果", "失信名单", "惩戒措施", "措施依据", "核查编号", "无效原因"]
@@ -187,14 +251,14 @@ async def post_batch_csv(
     with one row per input row, in order."""
     codes = _codes_from_csv(await file.read())
     # the database work of up to 100,000 codes must not hold the event loop
-    results, _counts = await run_in_threadpool(_batch, session, principal, codes, action)
+    answers, ids, _counts = await run_in_threadpool(_batch, session, principal, codes, action)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADERS)
-    for r in results:
+    for i, (r, check_id) in enumerate(zip(answers, ids, strict=True)):
         writer.writerow(
             [
-                r.index + 1,
+                i + 1,
                 r.code,
                 (r.entity or {}).get("name", ""),
                 DECISION_LABELS[r.decision],
@@ -203,7 +267,7 @@ async def post_batch_csv(
                 ),
                 "；".join(m.name for m in r.measures),
                 "；".join(m.basis for m in r.measures),
-                r.check_id,
+                check_id,
                 r.reason or "",
             ]
         )
