@@ -278,14 +278,18 @@ def test_killing_the_process_midway_leaves_nothing(
     big = tmp_path / "big.csv"
     big.write_text(out.getvalue(), encoding="utf-8")
     env = {**os.environ, "XINYONG_DATABASE_URL": database_url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "import", str(big), "--agency", agency],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "import", str(big), "--agency", agency],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     time.sleep(KILL_AFTER_SECONDS)
-    assert proc.poll() is None, "the import finished before it could be killed; make the file larger"
+    assert proc.poll() is None, (
+        f"the import ended (exit {proc.returncode}) before it could be killed: {errors.read_text()[-2000:]}"
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # the file is large enough for the parallel path: its reader process must not outlive it
