@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,10 +26,20 @@ DESCRIPTION = """
 """
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On shutdown, close the connections the app opened for itself (the checks' never-waiting
+    SQLite engine); the main engine belongs to whoever made it."""
+    yield
+    engine = getattr(app.state, "nonblocking_engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the app on ``settings`` (default: the environment) and its database engine."""
     settings = settings or get_settings()
-    app = FastAPI(title="xinyong 信用 registry", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="xinyong 信用 registry", version="0.1.0", description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url, settings.sql_echo)
     problems.install(app)

@@ -358,6 +358,39 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
+def _sqlite_never_wait(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")
+    cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.close()
+
+
+def make_nonblocking_engine(engine: Engine) -> Engine | None:
+    """For a SQLite file, an engine on the same database whose connections never wait: no
+    busy timeout (a write that would wait for another writer fails at once with "database is
+    locked") and no automatic checkpoint (the file is brought up to date from the WAL by the
+    ordinary engine's connections, and by :func:`checkpoint`). What the API may run on its
+    event loop; ``None`` for PostgreSQL or an in-memory database, where nothing may."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    url = engine.url.render_as_string(hide_password=False)
+    other = create_engine(url, connect_args={"check_same_thread": False}, pool_size=1)
+    event.listen(other, "connect", _sqlite_pragmas)
+    event.listen(other, "connect", _sqlite_never_wait)
+    return other
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what the SQLite WAL holds back into the database file and have the next write start
+    the WAL from its beginning again (``RESTART``); a no-op elsewhere. It holds off other
+    writers while it runs (a never-waiting connection gets "database is locked" meanwhile). A
+    ``PASSIVE`` checkpoint would not: with writes going on, it never catches the WAL's end,
+    and the WAL grows without limit."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+
+
 @lru_cache(maxsize=16)
 def get_engine(url: str, echo: bool = False) -> Engine:
     """The shared engine for ``url`` (one pool per database per process)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,8 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Admin, SessionDep, require
@@ -25,6 +28,7 @@ from api.schemas import BatchCheckIn, CheckIn, CheckOut, FeedbackIn
 from registry import clock, sanctions
 from registry.access import Principal
 from registry.audit import record_event
+from registry.db import checkpoint, make_nonblocking_engine
 from registry.errors import FieldError, ValidationFailed
 from registry.privacy import redact_text
 
@@ -101,16 +105,50 @@ def _check(engine: Engine, principal: Principal, body: CheckIn) -> dict[str, Any
     return out
 
 
+CHECKPOINT_EVERY = 256  # checks answered on the event loop between two WAL checkpoints
+
+
+def _nonblocking(app: Any) -> Engine | None:
+    """The app's never-waiting SQLite engine (made on first use), or ``None`` (PostgreSQL)."""
+    state = app.state
+    if not hasattr(state, "nonblocking_engine"):
+        state.nonblocking_engine = make_nonblocking_engine(state.engine)
+        state.checks_on_loop = 0
+    return state.nonblocking_engine  # type: ignore[no-any-return]
+
+
+def _locked(exc: Exception) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 @router.post("/checks", response_model=CheckOut, summary="联合惩戒核查 / check an applicant (agency, bank)")
 async def post_check(request: Request, body: CheckIn, principal: Checker) -> Response:
     """``clear``, ``restricted`` (with listings and the measures for the action) or
     ``unknown_entity``; 422 for a malformed code. Recorded before the answer is returned.
 
-    ``async`` with the database part in one thread-pool call: a plain ``def`` route with a
-    response model crosses to the thread pool twice (the route, then the model's check of the
-    answer). The answer, built by :func:`_result` in the shape of ``CheckOut``, is written with
-    orjson on the event loop."""
-    out = await run_in_threadpool(_check, request.app.state.engine, principal, body)
+    On a SQLite file the check runs on the event loop itself: its three statements and commit
+    take a fraction of a millisecond, less than handing them to the thread pool and back (which
+    doubled a check's cost). It runs on a connection that never waits: if another writer holds
+    the database (an import, a batch), the statement fails at once and the check is done again
+    in the thread pool, where it may wait. That connection never checkpoints either (a
+    checkpoint writes the database file): every ``CHECKPOINT_EVERY`` checks one runs in the
+    thread pool after the answer is sent. On PostgreSQL, a network round trip per statement,
+    the check always runs in the thread pool. The answer, built by :func:`_result` in the
+    shape of ``CheckOut``, is written with orjson."""
+    app = request.app
+    fast = _nonblocking(app)
+    if fast is not None:
+        try:
+            out = _check(fast, principal, body)
+        except (sqlite3.OperationalError, OperationalError) as exc:
+            if not _locked(exc):
+                raise
+        else:
+            app.state.checks_on_loop += 1
+            later = BackgroundTask(checkpoint, app.state.engine)
+            background = later if app.state.checks_on_loop % CHECKPOINT_EVERY == 0 else None
+            return Response(orjson.dumps(out), media_type="application/json", background=background)
+    out = await run_in_threadpool(_check, app.state.engine, principal, body)
     return Response(orjson.dumps(out), media_type="application/json")
 
 

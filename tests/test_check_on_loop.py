@@ -1,0 +1,86 @@
+"""A single check on SQLite runs on the event loop on a connection that never waits; when the
+database is held by another writer it is done in the thread pool instead, and WAL checkpoints
+run in the thread pool. On PostgreSQL it always runs in the thread pool."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from api.routers import checks as routes
+from tests.helpers import bearer
+from tests.test_blacklist import COMPANY, OTHER
+from tests.test_sanctions import _world, check
+
+
+def _trail(client: TestClient, keys: dict[str, str]) -> dict[int, str]:
+    rows = client.get("/api/v1/audit/checks", params={"limit": 1000}, headers=bearer(keys["admin"])).json()["data"]
+    return {r["id"]: r["decision"] for r in rows}
+
+
+def test_a_check_waits_in_the_thread_pool_while_another_writer_holds_the_database(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], database_url: str, backend: str
+) -> None:
+    _world(client, keys, set_today)
+    first = check(client, keys["bank"], OTHER, "financing")
+    app = client.app
+    if backend != "sqlite":
+        assert routes._nonblocking(app) is None  # type: ignore[arg-type]
+        return
+    on_loop = app.state.checks_on_loop  # type: ignore[attr-defined]
+    assert on_loop >= 1
+    holder = sqlite3.connect(make_url(database_url).database or "", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as an import holds it
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        held = check(client, keys["bank"], COMPANY, "financing")
+    finally:
+        release.join()
+        holder.close()
+    assert held["decision"] == "restricted"
+    assert app.state.checks_on_loop == on_loop  # type: ignore[attr-defined]  # answered in the pool
+    assert check(client, keys["bank"], OTHER, "financing")["decision"] == "clear"
+    assert app.state.checks_on_loop == on_loop + 1  # type: ignore[attr-defined]  # back on the loop
+    trail = _trail(client, keys)
+    assert trail[first["check_id"]] == "clear" and trail[held["check_id"]] == "restricted"
+
+
+def test_checks_on_the_loop_checkpoint_in_the_background(
+    client: TestClient,
+    keys: dict[str, str],
+    set_today: Callable[[date], None],
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+) -> None:
+    _world(client, keys, set_today)
+    ran: list[object] = []
+    monkeypatch.setattr(routes, "CHECKPOINT_EVERY", 3)
+    monkeypatch.setattr(routes, "checkpoint", lambda engine: ran.append(engine))
+    answers = [check(client, keys["pd"], OTHER)["check_id"] for _ in range(7)]
+    assert len(set(answers)) == 7 and set(answers) <= set(_trail(client, keys))
+    if backend == "sqlite":
+        assert ran == [client.app.state.engine] * 2  # type: ignore[attr-defined]
+    else:
+        assert ran == []
+
+
+def test_the_never_waiting_engine_refuses_to_wait(engine, backend: str) -> None:  # type: ignore[no-untyped-def]
+    from registry.db import checkpoint, make_nonblocking_engine
+
+    fast = make_nonblocking_engine(engine)
+    if backend != "sqlite":
+        assert fast is None
+        return
+    assert fast is not None
+    with fast.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    fast.dispose()
+    checkpoint(engine)  # runs without error on the ordinary engine
