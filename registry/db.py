@@ -373,10 +373,8 @@ def make_nonblocking_engine(engine: Engine) -> Engine | None:
     event loop; ``None`` for PostgreSQL or an in-memory database, where nothing may."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
-    url = engine.url.render_as_string(hide_password=False)
-    other = create_engine(url, connect_args={"check_same_thread": False}, pool_size=1)
-    event.listen(other, "connect", _sqlite_pragmas)
-    event.listen(other, "connect", _sqlite_never_wait)
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    event.listen(other, "connect", _sqlite_never_wait)  # after the registry's own pragmas
     return other
 
 

@@ -145,8 +145,9 @@ async def post_check(request: Request, body: CheckIn, principal: Checker) -> Res
                 raise
         else:
             app.state.checks_on_loop += 1
-            later = BackgroundTask(checkpoint, app.state.engine)
-            background = later if app.state.checks_on_loop % CHECKPOINT_EVERY == 0 else None
+            background = None
+            if app.state.checks_on_loop % CHECKPOINT_EVERY == 0:
+                background = BackgroundTask(checkpoint, app.state.engine)
             return Response(orjson.dumps(out), media_type="application/json", background=background)
     out = await run_in_threadpool(_check, app.state.engine, principal, body)
     return Response(orjson.dumps(out), media_type="application/json")
