@@ -31,6 +31,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """On shutdown, close the connections the app opened for itself (the checks' never-waiting
     SQLite engine); the main engine belongs to whoever made it."""
     yield
+    connection = getattr(app.state, "loop_connection", None)
+    if connection is not None:
+        connection.close()
     engine = getattr(app.state, "nonblocking_engine", None)
     if engine is not None:
         engine.dispose()
@@ -43,12 +46,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url, settings.sql_echo)
     problems.install(app)
+    # Requests are matched against the routers in this order, route by route: the checks, the
+    # hot path of agencies and banks, come right after the public routes (no path overlaps)
     app.include_router(public.router)
+    app.include_router(checks.router)
     app.include_router(admin.router)
     app.include_router(penalties.router)
     app.include_router(open_data.router)
     app.include_router(listings.router)
-    app.include_router(checks.router)
     app.include_router(report.router)
     app.include_router(repair.router)
     app.add_middleware(UploadLimit, limit_mb=settings.upload_limit_mb)

@@ -84,3 +84,24 @@ def test_the_never_waiting_engine_refuses_to_wait(engine, backend: str) -> None:
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     fast.dispose()
     checkpoint(engine)  # runs without error on the ordinary engine
+
+
+def test_the_loop_keeps_one_connection_and_no_transaction_between_checks(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], backend: str
+) -> None:
+    _world(client, keys, set_today)
+    first = check(client, keys["bank"], OTHER, "financing")
+    app = client.app
+    if backend != "sqlite":
+        assert getattr(app.state, "loop_connection", None) is None  # type: ignore[attr-defined]
+        return
+    held = app.state.loop_connection  # type: ignore[attr-defined]
+    second = check(client, keys["bank"], COMPANY, "financing")
+    assert app.state.loop_connection is held  # type: ignore[attr-defined]
+    # between checks it holds no transaction (no snapshot that would stop a checkpoint)
+    assert not held.in_transaction() and not held.connection.dbapi_connection.in_transaction
+    held.close()  # as if it had been lost: the next check opens another
+    third = check(client, keys["bank"], OTHER, "financing")
+    assert app.state.loop_connection is not held and not app.state.loop_connection.closed  # type: ignore[attr-defined]
+    trail = _trail(client, keys)
+    assert [trail[a["check_id"]] for a in (first, second, third)] == ["clear", "restricted", "clear"]
