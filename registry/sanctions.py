@@ -33,10 +33,12 @@ from registry.db import (  # noqa: F401
     NAMING_CONVENTION,
     Executor,
     Prepared,
+    as_date,
     connection_of,
     dialect_of,
     insert_with_ids,
     one_of,
+    plain_rows,
 )
 from registry.entities import ENTITY, EntityIdentifier
 from registry.errors import (
@@ -183,12 +185,12 @@ def _find_many(
             stmt = select(IDENT.c.value, IDENT.c.entity_id).where(
                 IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, values[start : start + 50_000])
             )
-            for value, entity_id in connection.execute(stmt).all():
+            for value, entity_id in plain_rows(connection, stmt):
                 found[(scheme, value)] = entity_id
     ids = sorted(set(found.values()))
     for start in range(0, len(ids), 50_000):
         stmt = _ENTITIES.where(one_of(session, ENTITY.c.id, ids[start : start + 50_000]))
-        for entity_id, name, uscc, kind, listing_id in connection.execute(stmt, {"day": day}).all():
+        for entity_id, name, uscc, kind, listing_id in plain_rows(connection, stmt, {"day": day}):
             entities[entity_id] = {"name": name, "uscc": uscc, "kind": kind}
             if listing_id is not None:
                 listed[entity_id] = listing_id
@@ -300,8 +302,10 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
 
 def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
     """The listings ``listed`` names (entity id -> listing id, as :func:`_find` found them in
-    force), with the decisions behind them (those not removed, oldest first), by entity. Two
-    statements of only the columns the answer shows: a batch meets some 20,000 listings."""
+    force), with the decisions behind them (those not removed, oldest first), by entity. Only
+    the columns the answer shows: a batch meets some 20,000 listings. The decisions are read
+    by id, in id order, after their links: joining the links to the 3,000,000-row penalty
+    table read its rows in link order and took about 40% longer (SQLite)."""
     from registry.agencies import Agency
     from registry.listings import LINK
     from registry.penalties import PENALTY
@@ -311,17 +315,21 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
     ids = sorted(set(listed.values()))
     connection = connection_of(session)
     agency = Agency.__table__  # type: ignore[attr-defined]
-    decisions: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    behind = (
-        select(LINK.c.listing_id, PENALTY.c.decision_no, agency.c.code, PENALTY.c.decision_date)
-        .select_from(
-            LINK.join(PENALTY, PENALTY.c.id == LINK.c.decision_id).join(agency, agency.c.id == PENALTY.c.agency_id)
-        )
-        .where(one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None))
-        .order_by(LINK.c.listing_id, PENALTY.c.decision_date, PENALTY.c.id)
+    linked: dict[int, list[int]] = {i: [] for i in ids}
+    links = select(LINK.c.listing_id, LINK.c.decision_id).where(
+        one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None)
     )
-    for listing_id, number, code, decided in connection.execute(behind):
-        decisions[listing_id].append({"decision_no": number, "agency": code, "decision_date": decided})
+    for listing_id, decision_id in plain_rows(connection, links):
+        linked[listing_id].append(decision_id)
+    wanted = sorted({d for behind in linked.values() for d in behind})
+    codes = dict(plain_rows(connection, select(agency.c.id, agency.c.code)))  # a few hundred agencies
+    shown_decisions: dict[int, tuple[Any, ...]] = {}
+    for start in range(0, len(wanted), 50_000):
+        stmt = select(PENALTY.c.id, PENALTY.c.decision_date, PENALTY.c.decision_no, PENALTY.c.agency_id).where(
+            one_of(session, PENALTY.c.id, wanted[start : start + 50_000])
+        )
+        for decision_id, decided, number, agency_id in plain_rows(connection, stmt):
+            shown_decisions[decision_id] = (as_date(decided), decision_id, number, codes[agency_id])
     shown = select(
         LISTING.c.id,
         LISTING.c.entity_id,
@@ -332,16 +340,20 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
         LISTING.c.listed_until,
     ).where(one_of(session, LISTING.c.id, ids))
     out: dict[int, list[dict[str, Any]]] = {}
-    for listing_id, entity_id, rule, title, basis, listed_from, listed_until in connection.execute(shown):
+    for listing_id, entity_id, rule, title, basis, listed_from, listed_until in plain_rows(connection, shown):
+        behind = sorted(shown_decisions[d] for d in linked[listing_id])  # by date, then id
         out.setdefault(entity_id, []).append(
             {
                 "id": listing_id,
                 "rule": rule,
                 "rule_title": title,
                 "basis": basis,
-                "listed_from": listed_from,
-                "listed_until": listed_until,
-                "decisions": decisions[listing_id],
+                "listed_from": as_date(listed_from),
+                "listed_until": as_date(listed_until),
+                "decisions": [
+                    {"decision_no": number, "agency": code, "decision_date": decided}
+                    for decided, _id, number, code in behind
+                ],
             }
         )
     return out
