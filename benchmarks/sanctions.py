@@ -155,23 +155,32 @@ def _http(url: str, today: str, singles: int, codes: list[str]) -> dict[str, Any
 
             return call
 
-        rows = []
         calls = (
             ("no-op endpoint (GET /healthz)", noop),
             ("framework floor (POST, key and answer, no database)", post("/bench/check-floor")),
             ("single check (POST /api/v1/checks)", post("/api/v1/checks")),
         )
-        for label, call in calls:
-            with httpx.Client() as client:
-                for i in range(20):
+        # sequential latency: the three kinds of request take turns, each on its own kept-alive
+        # connection, so that they meet the same moments of a machine whose speed drifts (run
+        # one after the other, the no-op's p50 moved by 15% between two runs of the same code)
+        clients = [httpx.Client() for _ in calls]
+        times: list[list[float]] = [[] for _ in calls]
+        try:
+            for i in range(20):
+                for (_label, call), client in zip(calls, clients, strict=True):
                     call(client, i)
-                times = []
-                for i in range(singles):
+            for i in range(singles):
+                for (_label, call), client, kept in zip(calls, clients, times, strict=True):
                     t0 = time.perf_counter()
                     call(client, i)
-                    times.append((time.perf_counter() - t0) * 1000)
+                    kept.append((time.perf_counter() - t0) * 1000)
+        finally:
+            for client in clients:
+                client.close()
+        rows = []
+        for (label, call), kept in zip(calls, times, strict=True):
             rate = _concurrent(call, singles, threads=8)
-            rows.append({"operation": label, "p50": percentile(times, 50), "p99": percentile(times, 99), "rate": rate})
+            rows.append({"operation": label, "p50": percentile(kept, 50), "p99": percentile(kept, 99), "rate": rate})
         return {"rows": rows, "server_peak_mb": peak_mb(server.pid)}
     finally:
         server.terminate()
