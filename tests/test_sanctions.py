@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -124,9 +125,16 @@ def test_roles_on_checks_feedback_and_audit(
     assert client.get("/api/v1/stats/sanctions", headers=bearer(keys["pd"])).status_code == 403
 
 
+@pytest.mark.parametrize("in_thread_from", [1, sanctions.RECORD_IN_THREAD], ids=["stored-in-a-thread", "as-is"])
 def test_batch_checks_in_input_order_with_malformed_codes_per_row(
-    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None]
+    client: TestClient,
+    keys: dict[str, str],
+    set_today: Callable[[date], None],
+    monkeypatch: pytest.MonkeyPatch,
+    in_thread_from: int,
 ) -> None:
+    # a batch this big is stored in a thread while the answer is written (on SQLite)
+    monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", in_thread_from)
     _world(client, keys, set_today)
     codes = [OTHER, "12345", COMPANY, UNKNOWN, REG_NO, "110101199003074514", f" {COMPANY.lower()} "]
     response = client.post(
@@ -252,6 +260,38 @@ def _batch_payload(results: list[sanctions.CheckResult], check_ids: list[int]) -
         "rules": rules,
         "measures": measures,
     }
+
+
+def test_a_batch_whose_store_fails_leaves_nothing_behind(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails (in its thread, on SQLite) while the answer is being written: the
+    error reaches the route, and neither the checks nor the batch's audit event are kept."""
+    _world(client, keys, set_today)
+    monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", 1)
+
+    def failing(*_args: object, **_kwargs: object) -> object:
+        def run() -> range:
+            raise RuntimeError("disk full")
+
+        return run
+
+    monkeypatch.setattr(sanctions, "_insert_sqlite", failing)
+    monkeypatch.setattr(sanctions, "insert_with_ids", lambda *_a, **_k: failing()())
+    before = client.get("/api/v1/audit/checks", headers=bearer(keys["admin"])).json()["count"]
+    events = client.get("/api/v1/audit", params={"action": "check.batch"}, headers=bearer(keys["admin"])).json()
+    with pytest.raises(RuntimeError, match="disk full"):
+        client.post(
+            "/api/v1/checks/batch", json={"codes": [OTHER, COMPANY], "action": "bidding"}, headers=bearer(keys["bank"])
+        )
+    assert client.get("/api/v1/audit/checks", headers=bearer(keys["admin"])).json()["count"] == before
+    again = client.get("/api/v1/audit", params={"action": "check.batch"}, headers=bearer(keys["admin"])).json()
+    assert again["count"] == events["count"]
+    monkeypatch.undo()
+    ok = client.post(
+        "/api/v1/checks/batch", json={"codes": [OTHER, COMPANY], "action": "bidding"}, headers=bearer(keys["bank"])
+    )
+    assert ok.status_code == 200 and [r["decision"] for r in ok.json()["results"]] == ["clear", "restricted"]
 
 
 def test_batch_answers_equal_single_checks_and_the_json_of_evaluate(

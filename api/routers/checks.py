@@ -9,7 +9,7 @@ import io
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
@@ -170,10 +170,15 @@ async def post_check(request: Request, body: CheckIn, principal: Checker) -> Res
 
 
 def _batch(
-    session: SessionDep, principal: Principal, codes: list[str], action: str
-) -> tuple[list[sanctions.Answer], Sequence[int], dict[str, int]]:
+    session: SessionDep,
+    principal: Principal,
+    codes: list[str],
+    action: str,
+    meanwhile: Callable[[list[sanctions.Answer]], Any] | None = None,
+) -> tuple[list[sanctions.Answer], Sequence[int], dict[str, int], Any]:
     """Answer, record and audit a batch; returns the answers (one shared per distinct code),
-    their check ids and how many of each decision."""
+    their check ids, how many of each decision, and what ``meanwhile`` made of the answers
+    while they were being stored (work that needs no database: see ``sanctions.recording``)."""
     if len(codes) > BATCH_LIMIT:
         raise ValidationFailed(
             f"codes: {len(codes)} codes; a batch takes at most {BATCH_LIMIT:,}",
@@ -182,7 +187,11 @@ def _batch(
         )
     with _collector_paused():
         answers = sanctions.answers(session=session, codes=codes, action=action)
-        ids = sanctions.record_answers(session=session, principal=principal, action=action, answers=answers, batch=True)
+        stored = sanctions.recording(session=session, principal=principal, action=action, answers=answers, batch=True)
+        try:
+            made = meanwhile(answers) if meanwhile is not None else None
+        finally:
+            ids = stored()  # the session is used again only once the answers are stored
         counts = dict(Counter(a.decision for a in answers))
         record_event(
             session=session,
@@ -192,7 +201,7 @@ def _batch(
             detail={"codes": len(codes), "counts": counts, "check_ids": [ids[0], ids[-1]] if ids else [None, None]},
         )
         session.commit()
-    return answers, ids, counts
+    return answers, ids, counts, made
 
 
 def _item(
@@ -235,6 +244,29 @@ def _texts(items: list[dict[str, Any]]) -> list[bytes]:
     return texts
 
 
+def _distinct_texts(
+    answers: list[sanctions.Answer],
+) -> tuple[list[bytes], list[int], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Each distinct answer's JSON (:func:`_texts`), the place of each result's answer among
+    them, and the listings, rules and measures they name. orjson: the answer to 100,000
+    codes is some 20 MB of JSON. Each distinct answer is serialised once and each result
+    written as its index and check id before that text: the same bytes as one orjson.dumps
+    of the whole answer, without a dict per result. Dates come out as ISO text."""
+    listings: dict[str, Any] = {}
+    rules: dict[str, Any] = {}
+    measures: dict[str, Any] = {}
+    which: dict[int, int] = {}  # answer (by identity) -> its place in items
+    items: list[dict[str, Any]] = []
+    places: list[int] = []
+    for a in answers:
+        place = which.get(id(a))
+        if place is None:
+            place = which[id(a)] = len(items)
+            items.append(_item(a, listings, rules, measures))
+        places.append(place)
+    return _texts(items), places, listings, rules, measures
+
+
 @router.post("/checks/batch", summary="批量核查 / check up to 100,000 codes (agency, bank)")
 def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> Response:
     """Results in input order; a malformed code is ``invalid`` with its reason, not an error
@@ -242,24 +274,9 @@ def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> R
     each result names its listings by id and its measures by code; ``listings`` (rule, dates,
     decision numbers), ``rules`` (title, basis) and ``measures`` at the top describe each once."""
     with _collector_paused():
-        answers, ids, counts = _batch(session, principal, body.codes, body.action)
-        listings: dict[str, Any] = {}
-        rules: dict[str, Any] = {}
-        measures: dict[str, Any] = {}
-        # orjson: the answer to 100,000 codes is some 20 MB of JSON. Each distinct answer is
-        # serialised once and each result written as its index and check id before that text:
-        # the same bytes as one orjson.dumps of the whole answer, without a dict per result.
-        # Dates come out as ISO text.
-        which: dict[int, int] = {}  # answer (by identity) -> its place in items
-        items: list[dict[str, Any]] = []
-        places: list[int] = []
-        for a in answers:
-            place = which.get(id(a))
-            if place is None:
-                place = which[id(a)] = len(items)
-                items.append(_item(a, listings, rules, measures))
-            places.append(place)
-        texts = _texts(items)
+        answers, ids, counts, (texts, places, listings, rules, measures) = _batch(
+            session, principal, body.codes, body.action, meanwhile=_distinct_texts
+        )
         results = [
             b'{"index":%d,"check_id":%d,"code":%b}' % (i, check_id, texts[place])
             for i, (place, check_id) in enumerate(zip(places, ids, strict=True))
@@ -306,7 +323,7 @@ async def post_batch_csv(
     with one row per input row, in order."""
     codes = _codes_from_csv(await file.read())
     # the database work of up to 100,000 codes must not hold the event loop
-    answers, ids, _counts = await run_in_threadpool(_batch, session, principal, codes, action)
+    answers, ids, _counts, _ = await run_in_threadpool(_batch, session, principal, codes, action)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADERS)
