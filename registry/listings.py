@@ -81,6 +81,12 @@ class ListingDecision(SQLModel, table=True):
     role: str = Field(max_length=16)
     added_on: date = Field(sa_column=Column(Date, nullable=False))
     removed_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    # The decision's number, agency and date, as a check shows them: read here, a check does
+    # not read a random row of the penalty table per decision. Set with the link; the number
+    # and agency never change, the date follows a re-delivery (registry.penalties).
+    decision_no: str | None = Field(default=None, max_length=128)
+    agency_id: int | None = Field(default=None)
+    decision_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
 
 
 class ListingEvent(SQLModel, table=True):
@@ -250,6 +256,20 @@ class _Decision:
     decision_no: str
     decision_date: date
     linked: bool
+    agency_id: int = 0
+
+    def link(self, listing_id: int, role: str, day: date) -> dict[str, Any]:
+        """This decision's link to a listing, with the fields a check shows."""
+        return {
+            "listing_id": listing_id,
+            "decision_id": self.id,
+            "role": role,
+            "added_on": day,
+            "removed_on": None,
+            "decision_no": self.decision_no,
+            "agency_id": self.agency_id,
+            "decision_date": self.decision_date,
+        }
 
 
 def _scan(
@@ -266,7 +286,15 @@ def _scan(
     flags = [case((and_(*_qualifying(rule, day)), 1), else_=0).label(f"r{k}") for k, rule in enumerate(rules)]
     linked = case((~_unlinked(), 1), else_=0).label("linked")
     q = (
-        select(PENALTY.c.id, PENALTY.c.entity_id, PENALTY.c.decision_no, PENALTY.c.decision_date, linked, *flags)
+        select(
+            PENALTY.c.id,
+            PENALTY.c.entity_id,
+            PENALTY.c.decision_no,
+            PENALTY.c.decision_date,
+            PENALTY.c.agency_id,
+            linked,
+            *flags,
+        )
         .where(
             PENALTY.c.status == "active",
             PENALTY.c.violation_type.in_(types),
@@ -294,7 +322,7 @@ def _scan(
             mine = [d for d in decisions if getattr(d, f"r{k}")]
             if len({d.decision_date for d in mine}) >= rule.min_count and any(not d.linked for d in mine):
                 out.setdefault(entity_id, {})[rule.id] = [
-                    _Decision(d.id, d.decision_no, d.decision_date, bool(d.linked)) for d in mine
+                    _Decision(d.id, d.decision_no, d.decision_date, bool(d.linked), d.agency_id) for d in mine
                 ]
     return out
 
@@ -313,10 +341,7 @@ def _add_to_open(
     for entity_id, fresh in to_add.items():
         listing_id = open_listing[entity_id]
         ordered = sorted(fresh.values(), key=lambda d: (d.decision_date, d.id))
-        links += [
-            {"listing_id": listing_id, "decision_id": d.id, "role": "added", "added_on": day, "removed_on": None}
-            for d in ordered
-        ]
+        links += [d.link(listing_id, "added", day) for d in ordered]
         events.append(
             _event(
                 listing_id,
@@ -385,10 +410,7 @@ def _propose(
     links, events = [], []
     for listing_id, row in zip(ids, rows, strict=True):
         decisions = to_propose[int(row["entity_id"])]
-        links += [
-            {"listing_id": listing_id, "decision_id": d.id, "role": "trigger", "added_on": day, "removed_on": None}
-            for d in decisions
-        ]
+        links += [d.link(listing_id, "trigger", day) for d in decisions]
         numbers = [d.decision_no for d in decisions]
         events.append(
             _event(

@@ -506,6 +506,18 @@ def _apply_updates(
             for decision_id, values, digest in updates
         ],
     )
+    from registry.listings import LINK  # listings build on penalties
+
+    moved = [
+        {"d_id": decision_id, "d_date": values["decision_date"]}
+        for decision_id, values, _digest in updates
+        if values["decision_date"] != previous[decision_id]["decision_date"]
+    ]
+    if moved:  # the copy a listing's link keeps of the date (what a check shows) follows it
+        session.execute(
+            update(LINK).where(LINK.c.decision_id == bindparam("d_id")).values(decision_date=bindparam("d_date")),
+            moved,
+        )
 
 
 def history_of(*, session: Session, decision_id: int) -> list[PenaltyDecisionHistory]:

@@ -304,33 +304,24 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
 def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
     """The listings ``listed`` names (entity id -> listing id, as :func:`_find` found them in
     force), with the decisions behind them (those not removed, oldest first), by entity. Only
-    the columns the answer shows: a batch meets some 20,000 listings. The decisions are read
-    by id, in id order, after their links: joining the links to the 3,000,000-row penalty
-    table read its rows in link order and took about 40% longer (SQLite)."""
+    the columns the answer shows: a batch meets some 20,000 listings. The decisions' number,
+    agency and date come from their links (``ListingDecision``), which keep them for this:
+    read from the penalty table, they cost a random row of a table of several GB each."""
     from registry.agencies import Agency
     from registry.listings import LINK
-    from registry.penalties import PENALTY
 
     if not listed:
         return {}
     ids = sorted(set(listed.values()))
     connection = connection_of(session)
     agency = Agency.__table__  # type: ignore[attr-defined]
-    linked: dict[int, list[int]] = {i: [] for i in ids}
-    links = select(LINK.c.listing_id, LINK.c.decision_id).where(
-        one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None)
-    )
-    for listing_id, decision_id in plain_rows(connection, links):
-        linked[listing_id].append(decision_id)
-    wanted = sorted({d for behind in linked.values() for d in behind})
     codes = dict(plain_rows(connection, select(agency.c.id, agency.c.code)))  # a few hundred agencies
-    shown_decisions: dict[int, tuple[Any, ...]] = {}
-    for start in range(0, len(wanted), 50_000):
-        stmt = select(PENALTY.c.id, PENALTY.c.decision_date, PENALTY.c.decision_no, PENALTY.c.agency_id).where(
-            one_of(session, PENALTY.c.id, wanted[start : start + 50_000])
-        )
-        for decision_id, decided, number, agency_id in plain_rows(connection, stmt):
-            shown_decisions[decision_id] = (as_date(decided), decision_id, number, codes[agency_id])
+    linked: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
+    links = select(LINK.c.listing_id, LINK.c.decision_date, LINK.c.decision_id, LINK.c.decision_no, LINK.c.agency_id)
+    for listing_id, decided, decision_id, number, agency_id in plain_rows(
+        connection, links.where(one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None))
+    ):
+        linked[listing_id].append((as_date(decided), decision_id, number, codes[agency_id]))
     shown = select(
         LISTING.c.id,
         LISTING.c.entity_id,
@@ -342,7 +333,6 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
     ).where(one_of(session, LISTING.c.id, ids))
     out: dict[int, list[dict[str, Any]]] = {}
     for listing_id, entity_id, rule, title, basis, listed_from, listed_until in plain_rows(connection, shown):
-        behind = sorted(shown_decisions[d] for d in linked[listing_id])  # by date, then id
         out.setdefault(entity_id, []).append(
             {
                 "id": listing_id,
@@ -353,7 +343,7 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
                 "listed_until": as_date(listed_until),
                 "decisions": [
                     {"decision_no": number, "agency": code, "decision_date": decided}
-                    for decided, _id, number, code in behind
+                    for decided, _id, number, code in sorted(linked[listing_id])  # by date, then id
                 ],
             }
         )

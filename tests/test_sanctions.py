@@ -84,6 +84,59 @@ def test_single_check_answers_for_each_decision_kind(
     assert check(client, keys["pd"], COMPANY)["decision"] == "clear"
 
 
+def test_a_corrected_decision_date_shows_in_checks_at_once(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], session: Session
+) -> None:
+    """A check shows each listing's decisions from the copy its links keep; an agency's
+    corrected re-delivery that moves a decision's date moves it in the next answer too."""
+    import importlib
+
+    from sqlalchemy import func, select, text, update
+
+    from registry.listings import LINK
+
+    _world(client, keys, set_today)
+    before = check(client, keys["pd"], COMPANY)["listings"][0]["decisions"]
+    assert [d["decision_date"] for d in before] == ["2024-01-10", "2025-06-10"]
+    assert [d["agency"] for d in before] == ["PD", "PD"]
+    # the date of the first decision corrected from 2024-01-10 to 2024-01-12
+    corrected = deliver(client, keys["pd"], record("沪市监浦处〔2024〕11号", date(2024, 1, 12)))
+    assert corrected["updated"] == 1
+    after = check(client, keys["pd"], COMPANY)["listings"][0]["decisions"]
+    assert [(d["decision_no"], d["decision_date"]) for d in after] == [
+        ("沪市监浦处〔2024〕11号", "2024-01-12"),
+        ("沪市监浦处〔2025〕66号", "2025-06-10"),
+    ]
+    batch = client.post(
+        "/api/v1/checks/batch", json={"codes": [COMPANY], "action": "procurement"}, headers=bearer(keys["bank"])
+    ).json()
+    [listing] = batch["listings"].values()
+    assert [d["decision_date"] for d in listing["decisions"]] == ["2024-01-12", "2025-06-10"]
+    # every link carries the copy, equal to its decision
+    from registry.penalties import PENALTY
+
+    joined = LINK.join(PENALTY, PENALTY.c.id == LINK.c.decision_id)
+    differing = (
+        select(func.count())
+        .select_from(joined)
+        .where(
+            (LINK.c.decision_no.is_(None))
+            | (LINK.c.decision_no != PENALTY.c.decision_no)
+            | (LINK.c.agency_id != PENALTY.c.agency_id)
+            | (LINK.c.decision_date != PENALTY.c.decision_date)
+        )
+    )
+    assert session.execute(select(func.count()).select_from(LINK)).scalar_one() >= 2
+    assert session.execute(differing).scalar_one() == 0
+    # a registry migrated from before the copy: migration 0006 fills it from the decisions
+    migration = importlib.import_module("registry.migrations.versions.0006_listing_decision_shown_fields")
+    session.execute(update(LINK).values(decision_no=None, agency_id=None, decision_date=None))
+    session.execute(text(migration.BACKFILL))
+    assert session.execute(differing).scalar_one() == 0
+    session.commit()
+    assert check(client, keys["pd"], COMPANY)["listings"][0]["decisions"] == after
+
+
 def test_roles_on_checks_feedback_and_audit(
     client: TestClient, keys: dict[str, str], set_today: Callable[[date], None]
 ) -> None:

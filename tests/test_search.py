@@ -268,7 +268,7 @@ def test_the_migration_indexes_the_names_already_stored(fresh_database: Callable
     from alembic import command
     from sqlalchemy import text
 
-    from registry.db import _alembic_config, make_engine, upgrade
+    from registry.db import _alembic_config, head_revision, make_engine, upgrade
 
     engine = make_engine(fresh_database())
     try:
@@ -297,7 +297,7 @@ def test_the_migration_indexes_the_names_already_stored(fresh_database: Callable
                         ),
                         {"i": entity_id, "n": name, "k": search_key(name), "d": date(2020, 1, 1)},
                     )
-        assert upgrade(engine) == "0003s"
+        assert upgrade(engine) == head_revision(engine)
         with Session(engine) as session:
             assert stored_postings(session) == postings_from_names(session) != set()
             hits = portal.search(session=session, q="广州样例服装", day=TODAY).hits
