@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Integer, Numeric, String, Table, any_, event, func, literal, select, text
@@ -284,10 +285,17 @@ class Prepared:
         # positional styles name a parameter once per use (SQLite's ``?`` for a date compared
         # twice), so the plan is the sequence of uses, not a set of names
         steps = [(name, processors.get(name)) for name in (compiled.positiontup or defaults)]
+        # the values in order by one C call, then the few that need converting (dates, JSON)
+        pick = itemgetter(*(name for name, _ in steps)) if steps else (lambda _merged: ())
+        convert = [(i, process) for i, (_name, process) in enumerate(steps) if process]
+        single = len(steps) == 1
 
         def positional(given: dict[str, Any]) -> tuple[Any, ...]:
-            merged = defaults | given
-            return tuple(process(merged[name]) if process else merged[name] for name, process in steps)
+            picked = pick(defaults | given)
+            values = [picked] if single else list(picked)
+            for i, process in convert:
+                values[i] = process(values[i])
+            return tuple(values)
 
         def named(given: dict[str, Any]) -> dict[str, Any]:
             merged = defaults | given
