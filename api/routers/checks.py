@@ -281,10 +281,12 @@ def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> R
             b'{"index":%d,"check_id":%d,"code":%b}' % (i, check_id, texts[place])
             for i, (place, check_id) in enumerate(zip(places, ids, strict=True))
         ]
-    rest = {"count": len(answers), "summary": counts, "listings": listings, "rules": rules, "measures": measures}
-    return Response(
-        b'{"results":[' + b",".join(results) + b"]," + orjson.dumps(rest)[1:], media_type="application/json"
-    )
+        rest = {"count": len(answers), "summary": counts, "listings": listings, "rules": rules, "measures": measures}
+        payload = b'{"results":[' + b",".join(results) + b"]," + orjson.dumps(rest)[1:]
+        # freed here, by reference counting, before the collector is back: still alive when
+        # it resumed, the batch's objects would be walked by its next collections
+        del answers, ids, texts, places, results, rest, listings, rules, measures
+    return Response(payload, media_type="application/json")
 
 
 CSV_HEADERS = ["序号", "代码", "主体名称", "核查结果", "失信名单", "惩戒措施", "措施依据", "核查编号", "无效原因"]
