@@ -29,14 +29,16 @@ DESCRIPTION = """
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """On shutdown, close the connections the app opened for itself (the checks' never-waiting
-    SQLite engine); the main engine belongs to whoever made it."""
+    SQLite engine, or their fast-commit PostgreSQL engine); the main engine belongs to whoever
+    made it."""
     yield
     connection = getattr(app.state, "loop_connection", None)
     if connection is not None:
         connection.close()
-    engine = getattr(app.state, "nonblocking_engine", None)
-    if engine is not None:
-        engine.dispose()
+    for name in ("nonblocking_engine", "fast_commit_engine"):
+        engine = getattr(app.state, name, None)
+        if engine is not None:
+            engine.dispose()
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:

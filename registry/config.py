@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,13 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     upload_limit_mb: int = Field(default=200, ge=1, description="Largest accepted upload, in MiB")
     sql_echo: bool = Field(default=False, description="Log every SQL statement (development only)")
+    check_commit: Literal["durable", "fast"] = Field(
+        default="durable",
+        description="PostgreSQL only: 'fast' lets a single check's commit return before its WAL record "
+        "reaches the disk (synchronous_commit off for the checks' connections): a database crash can then "
+        "lose the check records of the last moments (up to about 0.6 s with the server's defaults), never "
+        "leave a half-written one; 'durable' waits for the flush",
+    )
     key_cache_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -409,6 +409,26 @@ def make_nonblocking_engine(engine: Engine) -> Engine | None:
     return other
 
 
+def _postgres_fast_commit(dbapi_conn: Any, _record: Any) -> None:
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET synchronous_commit TO off")
+    dbapi_conn.commit()
+
+
+def make_fast_commit_engine(engine: Engine) -> Engine | None:
+    """For PostgreSQL, an engine on the same database whose transactions commit without
+    waiting for their WAL record to reach the disk (``synchronous_commit`` off for its
+    connections): PostgreSQL's own trade for many small, individually cheap writes. A crash
+    of the database server can lose the last moments of such commits (up to three times
+    ``wal_writer_delay``), never leave one half-written. ``None`` elsewhere (a SQLite commit
+    does not wait for the disk: ``synchronous=NORMAL`` in WAL mode)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    event.listen(other, "connect", _postgres_fast_commit)
+    return other
+
+
 def checkpoint(engine: Engine) -> None:
     """Copy what the SQLite WAL holds back into the database file and have the next write start
     the WAL from its beginning again (``RESTART``); a no-op elsewhere. It holds off other

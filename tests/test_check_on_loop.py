@@ -105,3 +105,30 @@ def test_the_loop_keeps_one_connection_and_no_transaction_between_checks(
     assert app.state.loop_connection is not held and not app.state.loop_connection.closed  # type: ignore[attr-defined]
     trail = _trail(client, keys)
     assert [trail[a["check_id"]] for a in (first, second, third)] == ["clear", "restricted", "clear"]
+
+
+def test_fast_commit_checks_on_postgresql_commit_without_waiting_for_the_disk(
+    client: TestClient,
+    keys: dict[str, str],
+    set_today: Callable[[date], None],
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+) -> None:
+    """``XINYONG_CHECK_COMMIT=fast``: on PostgreSQL a check runs on connections with
+    ``synchronous_commit`` off, and is stored as before; the app's own engine keeps waiting for
+    the disk. On SQLite (whose commits never wait for the disk) nothing changes."""
+    _world(client, keys, set_today)
+    app = client.app
+    monkeypatch.setattr(app.state.settings, "check_commit", "fast")  # type: ignore[attr-defined]
+    answered = [check(client, keys["bank"], code, "financing") for code in (COMPANY, OTHER)]
+    trail = _trail(client, keys)
+    assert [trail[a["check_id"]] for a in answered] == ["restricted", "clear"]
+    fast = getattr(app.state, "fast_commit_engine", None)  # type: ignore[attr-defined]
+    if backend == "sqlite":
+        assert fast is None and app.state.checks_on_loop >= 2  # type: ignore[attr-defined]
+        return
+    assert fast is not None
+    with fast.connect() as connection:
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    with app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"

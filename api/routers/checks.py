@@ -28,7 +28,7 @@ from api.schemas import BatchCheckIn, CheckIn, CheckOut, FeedbackIn
 from registry import clock, sanctions
 from registry.access import Principal
 from registry.audit import record_event
-from registry.db import checkpoint, make_nonblocking_engine
+from registry.db import checkpoint, make_fast_commit_engine, make_nonblocking_engine
 from registry.errors import FieldError, ValidationFailed
 from registry.privacy import redact_text
 
@@ -165,8 +165,20 @@ async def post_check(request: Request, body: CheckIn, principal: Checker) -> Res
             if app.state.checks_on_loop % CHECKPOINT_EVERY == 0:
                 background = BackgroundTask(checkpoint, app.state.engine)
             return Response(orjson.dumps(out), media_type="application/json", background=background)
-    out = await run_in_threadpool(_check, app.state.engine, principal, body)
+    out = await run_in_threadpool(_check, _pool_engine(app), principal, body)
     return Response(orjson.dumps(out), media_type="application/json")
+
+
+def _pool_engine(app: Any) -> Engine:
+    """The engine a check runs on in the thread pool: the app's, or on PostgreSQL with
+    ``XINYONG_CHECK_COMMIT=fast`` one whose commits do not wait for the disk (made on first
+    use; ``registry.db.make_fast_commit_engine``)."""
+    state = app.state
+    if state.settings.check_commit != "fast":
+        return state.engine  # type: ignore[no-any-return]
+    if not hasattr(state, "fast_commit_engine"):
+        state.fast_commit_engine = make_fast_commit_engine(state.engine)
+    return state.fast_commit_engine or state.engine  # type: ignore[no-any-return]
 
 
 def _batch(
