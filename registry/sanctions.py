@@ -315,13 +315,14 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
     ids = sorted(set(listed.values()))
     connection = connection_of(session)
     agency = Agency.__table__  # type: ignore[attr-defined]
-    codes = dict(plain_rows(connection, select(agency.c.id, agency.c.code)))  # a few hundred agencies
     linked: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
-    links = select(LINK.c.listing_id, LINK.c.decision_date, LINK.c.decision_id, LINK.c.decision_no, LINK.c.agency_id)
-    for listing_id, decided, decision_id, number, agency_id in plain_rows(
-        connection, links.where(one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None))
-    ):
-        linked[listing_id].append((as_date(decided), decision_id, number, codes[agency_id]))
+    links = (
+        select(LINK.c.listing_id, LINK.c.decision_date, LINK.c.decision_id, LINK.c.decision_no, agency.c.code)
+        .select_from(LINK.outerjoin(agency, agency.c.id == LINK.c.agency_id))
+        .where(one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None))
+    )
+    for listing_id, decided, decision_id, number, code in plain_rows(connection, links):
+        linked[listing_id].append((as_date(decided), decision_id, number, code))
     shown = select(
         LISTING.c.id,
         LISTING.c.entity_id,
