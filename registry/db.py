@@ -355,8 +355,9 @@ def plain_rows(session: Executor, statement: Any, values: dict[str, Any] | None 
 
 
 def as_date(value: Any) -> Any:
-    """A date column's value as a ``date``, whether the driver gave a date or ISO text."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
+    """A date column's value as a ``date``, whether the driver gave a date or ISO text (a
+    timestamp's text gives its day); ``None`` stays ``None``."""
+    return value if value is None or isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def normalize_url(url: str) -> str:
@@ -404,8 +405,14 @@ def make_nonblocking_engine(engine: Engine) -> Engine | None:
     event loop; ``None`` for PostgreSQL or an in-memory database, where nothing may."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
+    return _sibling(engine, _sqlite_never_wait)
+
+
+def _sibling(engine: Engine, on_connect: Callable[[Any, Any], None]) -> Engine:
+    """A new engine on ``engine``'s database with the registry's settings, whose connections
+    also run ``on_connect`` (after the registry's own connect hook)."""
     other = make_engine(engine.url.render_as_string(hide_password=False))
-    event.listen(other, "connect", _sqlite_never_wait)  # after the registry's own pragmas
+    event.listen(other, "connect", on_connect)
     return other
 
 
@@ -424,9 +431,7 @@ def make_fast_commit_engine(engine: Engine) -> Engine | None:
     does not wait for the disk: ``synchronous=NORMAL`` in WAL mode)."""
     if engine.dialect.name != "postgresql":
         return None
-    other = make_engine(engine.url.render_as_string(hide_password=False))
-    event.listen(other, "connect", _postgres_fast_commit)
-    return other
+    return _sibling(engine, _postgres_fast_commit)
 
 
 def checkpoint(engine: Engine) -> None:

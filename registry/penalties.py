@@ -44,7 +44,15 @@ from registry.batches import Rejection
 from registry.calendar import calendar
 from registry.clock import CST
 from registry.codes import PERSONAL_SCHEMES
-from registry.db import NAMING_CONVENTION, ExactDecimal, bulk_insert, insert_plain, one_of, plain_codec  # noqa: F401
+from registry.db import (  # noqa: F401
+    NAMING_CONVENTION,
+    ExactDecimal,
+    as_date,
+    bulk_insert,
+    insert_plain,
+    one_of,
+    plain_codec,
+)
 from registry.entities import EntityClaim, NewEntities, resolve_many
 from registry.errors import (
     Conflict,
@@ -650,7 +658,7 @@ def changes(*, session: Session, since: date | None, until: date) -> list[dict[s
         revoked_on < PENALTY.c.pub_latest_end, or_(PENALTY.c.repaired_on.is_(None), PENALTY.c.repaired_on > revoked_on),
     )  # fmt: skip
     out += [
-        {"change": "DEL", "reason": "revoked", "on": _as_date(d), "decision_id": i}
+        {"change": "DEL", "reason": "revoked", "on": as_date(d), "decision_id": i}
         for i, d in session.execute(revoked).all()
     ]
     repaired = select(PENALTY.c.id, PENALTY.c.repaired_on).where(
@@ -665,12 +673,8 @@ def changes(*, session: Session, since: date | None, until: date) -> list[dict[s
         exists().where(HISTORY.c.decision_id == PENALTY.c.id, HISTORY.c.change == "update"),
     )  # fmt: skip
     out += [
-        {"change": "MOD", "reason": None, "on": _as_date(d), "decision_id": i}
+        {"change": "MOD", "reason": None, "on": as_date(d), "decision_id": i}
         for i, d in session.execute(modified).all()
     ]
     order = {"ADD": 0, "MOD": 1, "DEL": 2}
     return sorted(out, key=lambda e: (e["on"], order[e["change"]], e["decision_id"]))
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
