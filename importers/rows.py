@@ -36,11 +36,8 @@ from registry.identifiers import (
     PLACEHOLDER_USCC,
     IdentifierCheck,
     check,
-    org_code_check_char,
-    region_info,
-    uscc_authorities,
-    uscc_check_char,
     valid_normal_resident_id,
+    valid_normal_uscc,
 )
 from registry.penalties import DecisionRecord
 from registry.privacy import mask_id_number
@@ -96,29 +93,6 @@ def clean_text(value: Any) -> str | None:
 @lru_cache(maxsize=65536)
 def _cached_check(value: str, scheme: str) -> IdentifierCheck:
     return check(value, scheme)
-
-
-_NORMAL_USCC = re.compile(r"[0-9A-HJ-NP-RT-UW-Y]{18}")
-
-
-@lru_cache(maxsize=65536)
-def _uscc_head_valid(head: str) -> bool:
-    """Whether a USCC's first 8 characters name a known authority, entity type and region."""
-    authority = uscc_authorities().get(head[0])
-    return authority is not None and authority["types"].get(head[1]) is not None and region_info(head[2:8]) is not None
-
-
-def valid_normal_uscc(text: str) -> bool:
-    """True when ``text`` is a USCC already in normal form that ``check(text, "uscc")`` finds
-    valid (its normal form is then ``text`` itself): the same checks, without building the
-    full answer. False means "not known valid": the caller runs the full check, which gives the
-    reason. Almost every USCC of a delivery is unique, so caching the full check does not help."""
-    return (
-        _NORMAL_USCC.fullmatch(text) is not None
-        and text[17] == uscc_check_char(text[:17])
-        and _uscc_head_valid(text[:8])
-        and text[16] == org_code_check_char(text[8:16])
-    )
 
 
 @lru_cache(maxsize=8192)

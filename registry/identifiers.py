@@ -552,3 +552,30 @@ def valid_normal_resident_id(text: str) -> bool:
     except InvalidComponent:
         return False
     return _birth_place_known(text[:6], year)
+
+
+@lru_cache(maxsize=65536)
+def _uscc_head_valid(head: str) -> bool:
+    """Whether a USCC's first 8 characters name a known authority, entity type and region."""
+    authority = uscc_authorities().get(head[0])
+    return authority is not None and authority["types"].get(head[1]) is not None and region_info(head[2:8]) is not None
+
+
+def valid_normal_uscc(text: str) -> bool:
+    """True when ``text`` is a USCC already in normal form that ``check(text, "uscc")`` finds
+    valid (its normal form is then ``text`` itself): the same checks, without building the
+    full answer. False means "not known valid": the caller runs the full check, which gives the
+    reason. Almost every USCC of a delivery is unique, so caching the full check does not help."""
+    return (
+        _USCC_CHARS.fullmatch(text) is not None
+        and text[17] == uscc_check_char(text[:17])
+        and _uscc_head_valid(text[:8])
+        and text[16] == org_code_check_char(text[8:16])
+    )
+
+
+def detected_normal_uscc(text: str) -> bool:
+    """True when ``text`` is in normal form and :func:`check` (no scheme given) finds it a
+    valid USCC: :func:`valid_normal_uscc`, and not the shape of an Excel number, which the
+    detection refuses first (``1E1234567890123456`` could pass the USCC checks)."""
+    return valid_normal_uscc(text) and _EXCEL_NUMBER.match(text) is None

@@ -13,10 +13,16 @@ from sqlmodel import Session, select
 from stdnum.cn import ric
 
 from importers import pipeline
-from importers.rows import valid_normal_uscc
 from registry.agencies import add_agency
 from registry.entities import GRAM, Entity, EntityName, NewEntities, name_grams, search_key
-from registry.identifiers import USCC_ALPHABET, build_uscc, check, valid_normal_resident_id
+from registry.identifiers import (
+    USCC_ALPHABET,
+    build_uscc,
+    check,
+    detected_normal_uscc,
+    valid_normal_resident_id,
+    valid_normal_uscc,
+)
 from tests.fixtures.make_fixtures import AGENCY_USCC, HEADERS, good_rows
 
 ALPHABET = USCC_ALPHABET + "IOSVZ"
@@ -103,6 +109,15 @@ def test_postings_built_at_the_end_equal_the_names_of_every_entity(
         }
         stored = {(g, bool(st_), n, e) for g, st_, n, e in s.execute(select(GRAM)).all()}
     assert stored == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(code=st.one_of(usccs(), st.from_regex(r"[0-9]E\+?[0-9]{15,16}", fullmatch=True)))
+def test_the_batch_checks_uscc_fast_path_agrees_with_detection(code: str) -> None:
+    """A batch check skips the full check of a code typed in normal form that is a valid USCC
+    (``detected_normal_uscc``): only when detection, Excel-number test first, says the same."""
+    full = check(code)
+    assert detected_normal_uscc(code) == (full.valid and full.scheme == "uscc" and full.normalized == code)
 
 
 @st.composite
