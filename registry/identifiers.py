@@ -579,3 +579,14 @@ def detected_normal_uscc(text: str) -> bool:
     valid USCC: :func:`valid_normal_uscc`, and not the shape of an Excel number, which the
     detection refuses first (``1E1234567890123456`` could pass the USCC checks)."""
     return valid_normal_uscc(text) and _EXCEL_NUMBER.match(text) is None
+
+
+_UPPER_ALNUM = re.compile(r"[0-9A-Z]+")
+_SCHEME_LENGTHS = frozenset({9, 15, 18})
+
+
+def unknown_scheme_as_typed(raw: str) -> bool:
+    """True when :func:`check` answers ``unknown_scheme`` for ``raw``, told without the full
+    check: upper-case ASCII letters and digits (already in normal form), a length no scheme
+    has, and not the shape of an Excel number. A batch check meets many truncated codes."""
+    return len(raw) not in _SCHEME_LENGTHS and _UPPER_ALNUM.fullmatch(raw) is not None and not _EXCEL_NUMBER.match(raw)

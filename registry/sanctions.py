@@ -51,7 +51,7 @@ from registry.errors import (
     ValidationFailed,
     require_choice,
 )
-from registry.identifiers import check, detected_normal_uscc, normalize
+from registry.identifiers import check, detected_normal_uscc, normalize, unknown_scheme_as_typed
 from registry.listings import LISTING, in_force_on
 from registry.policy import Measure, sanctions_policy
 from registry.privacy import PERSONAL_SCHEMES, public_identifier
@@ -277,6 +277,9 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
         if known_bad is not None:
             out[i] = known_bad
             continue
+        if unknown_scheme_as_typed(raw):  # what the full check would answer, without its messages
+            out[i] = invalid[raw] = Answer(raw, "invalid", "unknown_scheme", None, None, _NONE, _NONE)
+            continue
         checked = check(raw)
         if not checked.valid or checked.scheme is None or checked.normalized is None:
             out[i] = invalid[raw] = Answer(
@@ -335,14 +338,22 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
     ids = sorted(set(listed.values()))
     connection = connection_of(session)
     agency = Agency.__table__  # type: ignore[attr-defined]
-    linked: dict[int, list[tuple[Any, ...]]] = {i: [] for i in ids}
+    days: dict[Any, date | None] = {}  # each date's text converted once: a batch meets few days
+
+    def day(value: Any) -> date | None:
+        if value not in days:
+            days[value] = as_date(value)
+        return days[value]
+
+    linked: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     links = (
-        select(LINK.c.listing_id, LINK.c.decision_date, LINK.c.decision_id, LINK.c.decision_no, agency.c.code)
+        select(LINK.c.listing_id, LINK.c.decision_no, agency.c.code, LINK.c.decision_date)
         .select_from(LINK.outerjoin(agency, agency.c.id == LINK.c.agency_id))
         .where(one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None))
+        .order_by(LINK.c.listing_id, LINK.c.decision_date, LINK.c.decision_id)  # by date, then id
     )
-    for listing_id, decided, decision_id, number, code in plain_rows(connection, links):
-        linked[listing_id].append((as_date(decided), decision_id, number, code))
+    for listing_id, number, code, decided in plain_rows(connection, links):
+        linked[listing_id].append({"decision_no": number, "agency": code, "decision_date": day(decided)})
     shown = select(
         LISTING.c.id,
         LISTING.c.entity_id,
@@ -360,12 +371,9 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
                 "rule": rule,
                 "rule_title": title,
                 "basis": basis,
-                "listed_from": as_date(listed_from),
-                "listed_until": as_date(listed_until),
-                "decisions": [
-                    {"decision_no": number, "agency": code, "decision_date": decided}
-                    for decided, _id, number, code in sorted(linked[listing_id])  # by date, then id
-                ],
+                "listed_from": day(listed_from),
+                "listed_until": day(listed_until),
+                "decisions": linked[listing_id],
             }
         )
     return out

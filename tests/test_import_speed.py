@@ -20,6 +20,7 @@ from registry.identifiers import (
     build_uscc,
     check,
     detected_normal_uscc,
+    unknown_scheme_as_typed,
     valid_normal_resident_id,
     valid_normal_uscc,
 )
@@ -118,6 +119,22 @@ def test_the_batch_checks_uscc_fast_path_agrees_with_detection(code: str) -> Non
     (``detected_normal_uscc``): only when detection, Excel-number test first, says the same."""
     full = check(code)
     assert detected_normal_uscc(code) == (full.valid and full.scheme == "uscc" and full.normalized == code)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    code=st.one_of(
+        st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", max_size=20),
+        st.from_regex(r"[0-9]E\+?[0-9]{1,14}", fullmatch=True),
+        st.text(max_size=12),
+    )
+)
+def test_the_batch_checks_unknown_scheme_fast_path_agrees_with_detection(code: str) -> None:
+    """A batch check answers ``unknown_scheme`` without the full check only when the full
+    check says so too, and shows the code as typed (no scheme: nothing personal to mask)."""
+    if unknown_scheme_as_typed(code):
+        full = check(code)
+        assert full.reason == "unknown_scheme" and full.public_dict()["input"] == code
 
 
 @st.composite
