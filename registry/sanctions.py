@@ -31,6 +31,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from registry import clock
 from registry.access import Principal
+from registry.agencies import Agency
 from registry.db import (  # noqa: F401
     NAMING_CONVENTION,
     Executor,
@@ -52,7 +53,7 @@ from registry.errors import (
     require_choice,
 )
 from registry.identifiers import check, detected_normal_uscc, normalize, unknown_scheme_as_typed
-from registry.listings import LISTING, in_force_on
+from registry.listings import LINK, LISTING, in_force_on
 from registry.policy import Measure, sanctions_policy
 from registry.privacy import PERSONAL_SCHEMES, public_identifier
 
@@ -324,20 +325,40 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
     return cast("list[Answer]", out)  # every position answered
 
 
+# what :func:`_listings` reads, before the listing ids are bound: the decisions behind the
+# listings (links not removed, by date then id, with their agency's code), and the listings'
+# shown columns; prepared for one listing, a single check's case (built and compiled anew
+# each time, they cost several times what running them did)
+_AGENCY = Agency.__table__  # type: ignore[attr-defined]
+_LINKS = (
+    select(LINK.c.listing_id, LINK.c.decision_no, _AGENCY.c.code, LINK.c.decision_date)
+    .select_from(LINK.outerjoin(_AGENCY, _AGENCY.c.id == LINK.c.agency_id))
+    .where(LINK.c.removed_on.is_(None))
+    .order_by(LINK.c.listing_id, LINK.c.decision_date, LINK.c.decision_id)  # by date, then id
+)
+_SHOWN = select(
+    LISTING.c.id,
+    LISTING.c.entity_id,
+    LISTING.c.rule_id,
+    LISTING.c.rule_title,
+    LISTING.c.basis,
+    LISTING.c.listed_from,
+    LISTING.c.listed_until,
+)
+_LINKS_ONE = Prepared(_LINKS.where(LINK.c.listing_id == bindparam("listing")))
+_SHOWN_ONE = Prepared(_SHOWN.where(LISTING.c.id == bindparam("listing")))
+
+
 def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
     """The listings ``listed`` names (entity id -> listing id, as :func:`_find` found them in
     force), with the decisions behind them (those not removed, oldest first), by entity. Only
     the columns the answer shows: a batch meets some 20,000 listings. The decisions' number,
     agency and date come from their links (``ListingDecision``), which keep them for this:
     read from the penalty table, they cost a random row of a table of several GB each."""
-    from registry.agencies import Agency
-    from registry.listings import LINK
-
     if not listed:
         return {}
     ids = sorted(set(listed.values()))
     connection = connection_of(session)
-    agency = Agency.__table__  # type: ignore[attr-defined]
     days: dict[Any, date | None] = {}  # each date's text converted once: a batch meets few days
 
     def day(value: Any) -> date | None:
@@ -346,25 +367,16 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
         return days[value]
 
     linked: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    links = (
-        select(LINK.c.listing_id, LINK.c.decision_no, agency.c.code, LINK.c.decision_date)
-        .select_from(LINK.outerjoin(agency, agency.c.id == LINK.c.agency_id))
-        .where(one_of(session, LINK.c.listing_id, ids), LINK.c.removed_on.is_(None))
-        .order_by(LINK.c.listing_id, LINK.c.decision_date, LINK.c.decision_id)  # by date, then id
-    )
-    for listing_id, number, code, decided in plain_rows(connection, links):
+    if len(ids) == 1:  # a single check: statements compiled once, the listing id bound
+        link_rows = _LINKS_ONE.all(connection, {"listing": ids[0]})
+        shown_rows = _SHOWN_ONE.all(connection, {"listing": ids[0]})
+    else:
+        link_rows = plain_rows(connection, _LINKS.where(one_of(session, LINK.c.listing_id, ids)))
+        shown_rows = plain_rows(connection, _SHOWN.where(one_of(session, LISTING.c.id, ids)))
+    for listing_id, number, code, decided in link_rows:
         linked[listing_id].append({"decision_no": number, "agency": code, "decision_date": day(decided)})
-    shown = select(
-        LISTING.c.id,
-        LISTING.c.entity_id,
-        LISTING.c.rule_id,
-        LISTING.c.rule_title,
-        LISTING.c.basis,
-        LISTING.c.listed_from,
-        LISTING.c.listed_until,
-    ).where(one_of(session, LISTING.c.id, ids))
     out: dict[int, list[dict[str, Any]]] = {}
-    for listing_id, entity_id, rule, title, basis, listed_from, listed_until in plain_rows(connection, shown):
+    for listing_id, entity_id, rule, title, basis, listed_from, listed_until in shown_rows:
         out.setdefault(entity_id, []).append(
             {
                 "id": listing_id,
