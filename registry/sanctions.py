@@ -259,15 +259,36 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
     entities: dict[int, dict[str, Any]] = {}
     listed_by_entity: dict[int, int] = {}
     wanted = dict.fromkeys((scheme, value) for value in dict.fromkeys(norm) for scheme in _schemes(value))
-    hit: dict[str, tuple[str, int]] = {}  # normal form -> (scheme, entity)
-    for (scheme, value), entity_id in _find(session, wanted, day, entities, listed_by_entity).items():
-        hit.setdefault(value, (scheme, entity_id))
+    found = _find(session, wanted, day, entities, listed_by_entity)
+    listed = _listings(session, listed_by_entity)
+    measures = sanctions_policy().for_action(action)
+    by_rules: dict[tuple[str, ...], list[Measure]] = {}
+
+    def answer(scheme: str, value: str, entity_id: int) -> Answer:
+        shown = value if scheme not in PERSONAL_SCHEMES else _shown(scheme, value)
+        entity_listings = listed.get(entity_id)
+        if entity_listings is None:
+            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
+        rules = tuple(item["rule"] for item in entity_listings)
+        applied = by_rules.get(rules)
+        if applied is None:
+            applied = by_rules[rules] = [m for m in measures if any(m.triggered_by(r) for r in rules)]
+        if not applied:
+            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
+        return Answer(shown, "restricted", None, entity_id, entities[entity_id], entity_listings, applied)
+
+    by_value: dict[str, Answer] = {}  # normal form -> its answer; the first scheme found wins
+    for (scheme, value), entity_id in found.items():
+        if value not in by_value:
+            by_value[value] = answer(scheme, value, entity_id)
     # codes not found as typed: validate fully (malformed?), and look up what validates
     out: list[Answer | None] = [None] * len(codes)
     invalid: dict[str, Answer] = {}  # by the code as typed
     retry: dict[tuple[str, str], list[int]] = {}
     for i, value in enumerate(norm):
-        if value in hit:
+        shared = by_value.get(value)
+        if shared is not None:
+            out[i] = shared
             continue
         raw = codes[i]
         raw = raw if isinstance(raw, str) else ""
@@ -291,24 +312,11 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
     # a code found invalid as typed but valid in full is looked up again, unless the first
     # look-up already asked for its scheme and normal form (a valid unknown code: no need)
     again = {key: None for key in retry if key not in wanted}
-    found = _find(session, again, day, entities, listed_by_entity) if again else {}
-    listed = _listings(session, listed_by_entity)
-    measures = sanctions_policy().for_action(action)
-    by_rules: dict[tuple[str, ...], list[Measure]] = {}
-
-    def answer(scheme: str, value: str, entity_id: int) -> Answer:
-        shown = value if scheme not in PERSONAL_SCHEMES else _shown(scheme, value)
-        entity_listings = listed.get(entity_id)
-        if entity_listings is None:
-            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
-        rules = tuple(item["rule"] for item in entity_listings)
-        applied = by_rules.get(rules)
-        if applied is None:
-            applied = by_rules[rules] = [m for m in measures if any(m.triggered_by(r) for r in rules)]
-        if not applied:
-            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
-        return Answer(shown, "restricted", None, entity_id, entities[entity_id], entity_listings, applied)
-
+    found = {}
+    if again:
+        more: dict[int, int] = {}
+        found = _find(session, again, day, entities, more)
+        listed.update(_listings(session, {e: at for e, at in more.items() if e not in listed_by_entity}))
     for (scheme, value), at in retry.items():
         known = found.get((scheme, value))
         shared = (
@@ -318,10 +326,6 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
         )
         for i in at:
             out[i] = shared
-    by_value = {value: answer(scheme, value, entity_id) for value, (scheme, entity_id) in hit.items()}
-    for i, value in enumerate(norm):
-        if value in by_value:
-            out[i] = by_value[value]
     return cast("list[Answer]", out)  # every position answered
 
 

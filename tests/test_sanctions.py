@@ -386,6 +386,35 @@ def test_batch_answers_equal_single_checks_and_the_json_of_evaluate(
     assert response.content == orjson.dumps(expected)
 
 
+def test_a_big_batch_answers_each_code_as_a_check_of_it_alone(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], session: Session
+) -> None:
+    """Past 64 distinct codes a batch binds its keys as one JSON list and finds USCCs in the
+    entity table itself; unknown valid USCCs and truncated codes skip the full check. Each
+    code still gets the answer a check of it alone gives, and the route's bytes are those of
+    the answer built from :func:`sanctions.evaluate`."""
+    _world(client, keys, set_today)
+    unknown = [build_uscc("9", "1", "310115", f"BG{n:06d}") for n in range(90)]
+    truncated = [f"9131{n:08d}"[: 8 + n % 9] for n in range(40)]  # 8 to 16 characters
+    codes = [*POOL, *unknown, *truncated, *POOL]
+    evaluated = sanctions.evaluate(session=session, codes=codes, action="financing")
+    for code, result in zip(codes, evaluated, strict=True):
+        [alone] = sanctions.evaluate(session=session, codes=[code], action="financing")
+        assert (result.code, result.decision, result.reason, result.entity, result.listings, result.measures) == (
+            alone.code, alone.decision, alone.reason, alone.entity, alone.listings, alone.measures,
+        ), code  # fmt: skip
+    assert Counter(r.decision for r in evaluated[len(POOL) : len(POOL) + 90]) == {"unknown_entity": 90}
+    assert {r.decision for r in evaluated[len(POOL) + 90 : -len(POOL)]} == {"invalid"}
+    session.rollback()
+    response = client.post(
+        "/api/v1/checks/batch", json={"codes": codes, "action": "financing"}, headers=bearer(keys["bank"])
+    )
+    assert response.status_code == 200, response.text
+    ids = [r["check_id"] for r in response.json()["results"]]
+    expected = _batch_payload(sanctions.evaluate(session=session, codes=codes, action="financing"), ids)
+    assert response.content == orjson.dumps(expected)
+
+
 @given(
     st.lists(
         st.fixed_dictionaries(
