@@ -20,7 +20,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, UniqueConstraint, bindparam, delete, text, update
+from sqlalchemy import DateTime, Index, UniqueConstraint, bindparam, delete, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from registry import clock
@@ -38,6 +38,10 @@ class Entity(SQLModel, table=True):
     """A market entity or natural person, canonical under its USCC when known."""
 
     __tablename__ = "entity"
+    # What a check shows of an entity found by its USCC, from the index alone: a batch of
+    # 100,000 codes finds some 60,000 entities this way (``registry.sanctions``), and reading
+    # each one's row as well cost half as much again.
+    __table_args__ = (Index("ix_entity_uscc_shown", "uscc", "id", "name", "kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple, cast
 
 import orjson
-from sqlalchemy import JSON, Column, Date, DateTime, Text, and_, bindparam, case, func, insert, select
+from sqlalchemy import JSON, Column, Date, DateTime, Text, and_, bindparam, case, func, insert, select, text
 from sqlmodel import Field, Session, SQLModel
 
 from registry import clock
@@ -134,6 +134,14 @@ _FIND_ONE = Prepared(
 # a batch's entities, and the listings in force on the day of the entities found (by entity
 # id, in id order: with ``ix_listing_in_force`` an index-only probe each)
 _ENTITIES = select(ENTITY.c.id, ENTITY.c.name, ENTITY.c.uscc, ENTITY.c.kind)
+# the same for many USCCs on SQLite, from ``ix_entity_uscc_shown`` alone: SQLite's planner
+# takes the unique index on ``uscc``, which needs each entity's row as well, unless told
+_BY_USCC_SQLITE = Prepared(
+    text(
+        "SELECT id, name, uscc, kind FROM entity INDEXED BY ix_entity_uscc_shown "
+        "WHERE uscc IN (SELECT value FROM json_each(:usccs))"
+    )
+)
 _IN_FORCE = select(LISTING.c.entity_id, LISTING.c.id).where(in_force_on(_DAY))
 
 
@@ -191,7 +199,11 @@ def _find_many(
 
     usccs = [value for scheme, value in keys if scheme == "uscc"]
     for start in range(0, len(usccs), 50_000):
-        rows = plain_rows(connection, _ENTITIES.where(one_of(session, ENTITY.c.uscc, usccs[start : start + 50_000])))
+        chunk = usccs[start : start + 50_000]
+        if len(chunk) > 64 and dialect_of(session) == "sqlite":
+            rows = _BY_USCC_SQLITE.all(connection, {"usccs": orjson.dumps(chunk).decode()})
+        else:
+            rows = plain_rows(connection, _ENTITIES.where(one_of(session, ENTITY.c.uscc, chunk)))
         take(rows)
         for entity_id, _name, uscc, _kind in rows:
             found[("uscc", uscc)] = entity_id
