@@ -183,11 +183,11 @@ def _find_many(
     entities: dict[int, dict[str, Any]],
     listed: dict[int, int],
 ) -> None:
-    """:func:`_find` for many codes. USCCs first, straight from the entity table by its
-    unique ``uscc`` column: an entity holds at most one USCC and that column always carries
-    it (``entities.resolve`` sets both), so one index probe gives the entity row, where the
-    identifier table would need a probe, a row read and then the entity by id (twice the time
-    on a registry of 1,000,000 entities, SQLite). The other keys, and any USCC not found that
+    """:func:`_find` for many codes. USCCs first, straight from the entity table: an entity
+    holds at most one USCC and its ``uscc`` column always carries it (``entities.resolve``
+    sets both), so one probe of ``ix_entity_uscc_shown`` gives what the answer shows, where
+    the identifier table would need a probe, a row read and then the entity by id (twice the
+    time on a registry of 1,000,000 entities, SQLite). The other keys, and any USCC not found that
     way, go through the identifiers (one query per scheme), then their entities by id, in id
     order (a third less than in code order). Last, the listings in force of every entity
     found, by entity id in id order, from ``ix_listing_in_force`` alone."""
@@ -324,13 +324,13 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
     # a code found invalid as typed but valid in full is looked up again, unless the first
     # look-up already asked for its scheme and normal form (a valid unknown code: no need)
     again = {key: None for key in retry if key not in wanted}
-    found = {}
+    found_again: dict[tuple[str, str], int] = {}
     if again:
         more: dict[int, int] = {}
-        found = _find(session, again, day, entities, more)
+        found_again = _find(session, again, day, entities, more)
         listed.update(_listings(session, {e: at for e, at in more.items() if e not in listed_by_entity}))
     for (scheme, value), at in retry.items():
-        known = found.get((scheme, value))
+        known = found_again.get((scheme, value))
         shared = (
             Answer(_shown(scheme, value), "unknown_entity", None, None, None, _NONE, _NONE)
             if known is None
