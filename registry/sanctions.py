@@ -40,6 +40,7 @@ from registry.db import (  # noqa: F401
     connection_of,
     dialect_of,
     insert_with_ids,
+    json_keys,
     one_of,
     plain_rows,
 )
@@ -131,8 +132,7 @@ _FOUND = select(
 _FIND_ONE = Prepared(
     _FOUND.where(IDENT.c.value == bindparam("value"), IDENT.c.scheme.in_([bindparam("s1"), bindparam("s2")]))
 )
-# a batch's entities, and the listings in force on the day of the entities found (by entity
-# id, in id order: with ``ix_listing_in_force`` an index-only probe each)
+# a batch's entities
 _ENTITIES = select(ENTITY.c.id, ENTITY.c.name, ENTITY.c.uscc, ENTITY.c.kind)
 # the same for many USCCs on SQLite, from ``ix_entity_uscc_shown`` alone: SQLite's planner
 # takes the unique index on ``uscc``, which needs each entity's row as well, unless told
@@ -142,6 +142,8 @@ _BY_USCC_SQLITE = Prepared(
         "WHERE uscc IN (SELECT value FROM json_each(:usccs))"
     )
 )
+# the listings in force on the day of the entities found (by entity id, in id order: with
+# ``ix_listing_in_force`` an index-only probe each)
 _IN_FORCE = select(LISTING.c.entity_id, LISTING.c.id).where(in_force_on(_DAY))
 
 
@@ -201,7 +203,7 @@ def _find_many(
     for start in range(0, len(usccs), 50_000):
         chunk = usccs[start : start + 50_000]
         if len(chunk) > 64 and dialect_of(session) == "sqlite":
-            rows = _BY_USCC_SQLITE.all(connection, {"usccs": orjson.dumps(chunk).decode()})
+            rows = _BY_USCC_SQLITE.all(connection, {"usccs": json_keys(chunk)})
         else:
             rows = plain_rows(connection, _ENTITIES.where(one_of(session, ENTITY.c.uscc, chunk)))
         take(rows)
