@@ -18,11 +18,12 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Integer, Numeric, String, Table, any_, event, func, literal, select, text
+from sqlalchemy import JSON, Date, Integer, Numeric, String, Table, any_, event, func, literal, select, text
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -164,7 +165,8 @@ def bulk_insert(session: Executor, table: Table, rows: list[dict[str, Any]]) -> 
                 copy.write_row(values)
         return
     processors = [(i, c.type._cached_bind_processor(dialect)) for i, c in enumerate(cols)]
-    active = [(i, _memo(p)) for i, p in processors if p is not None]
+    # days repeat across rows (a few thousand of them), other values mostly from row to row
+    active = [(i, _remember(p, (date,)) if type(cols[i].type) is Date else _memo(p)) for i, p in processors if p]
     params = []
     for row in rows:
         values = [row[n] for n in names]
