@@ -29,13 +29,13 @@ DESCRIPTION = """
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """On shutdown, close the connections the app opened for itself (the checks' never-waiting
-    SQLite engine, or their fast-commit PostgreSQL engine); the main engine belongs to whoever
+    SQLite engine, or their autocommit PostgreSQL engine); the main engine belongs to whoever
     made it."""
     yield
     connection = getattr(app.state, "loop_connection", None)
     if connection is not None:
         connection.close()
-    for name in ("nonblocking_engine", "fast_commit_engine"):
+    for name in ("nonblocking_engine", "check_engine"):
         engine = getattr(app.state, name, None)
         if engine is not None:
             engine.dispose()

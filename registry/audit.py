@@ -39,8 +39,8 @@ class AuditEvent(SQLModel, table=True):
 
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-_COLUMNS = ("at", "principal", "role", "action", "target", "outcome", "detail")
-_INSERT = Prepared(insert(AUDIT).returning(AUDIT.c.id), column_keys=_COLUMNS)
+EVENT_COLUMNS = ("at", "principal", "role", "action", "target", "outcome", "detail")
+_INSERT = Prepared(insert(AUDIT).returning(AUDIT.c.id), column_keys=EVENT_COLUMNS)
 
 
 def _redact(value: Any) -> Any:
@@ -67,11 +67,26 @@ def record_event(
     connection) commits it together with the change it describes. A
     :class:`~registry.db.Prepared` insert: nearly every request writes one event, and the ORM's
     unit of work, or even ``Connection.execute``, would cost more than the statement."""
+    values = event_values(principal=principal, action=action, target=target, outcome=outcome, detail=detail)
+    return int(_INSERT.scalar(connection_of(session), values))
+
+
+def event_values(
+    *,
+    principal: Principal | str,
+    action: str,
+    target: str | None = None,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The cells of one event as stored (``EVENT_COLUMNS``): the clock's time, the principal's label
+    and role, the target and detail redacted, each cut to its column. What :func:`record_event`
+    inserts, and what a statement that writes an event beside its own change binds."""
     if isinstance(principal, Principal):
         label, role = principal.label, principal.role
     else:
         label, role = principal, principal.split(":", 1)[0]
-    values = {
+    return {
         "at": clock.now(),
         "principal": label[:128],
         "role": role[:16],
@@ -80,7 +95,6 @@ def record_event(
         "outcome": outcome[:32],
         "detail": _redact(detail) if detail else None,
     }
-    return int(_INSERT.scalar(connection_of(session), values))
 
 
 def list_events(

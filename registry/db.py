@@ -8,6 +8,7 @@ what ``xinyong init`` runs, and it is safe to run any number of times.
 from __future__ import annotations
 
 import json
+import select as select_module
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -389,14 +390,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """A new engine for ``url`` with the registry's connection settings."""
+def make_engine(url: str, *, echo: bool = False, **options: Any) -> Engine:
+    """A new engine for ``url`` with the registry's connection settings (``options`` go to
+    ``create_engine``, over the registry's own)."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, **{"pool_pre_ping": True, **options})
 
 
 def _sqlite_never_wait(dbapi_conn: Any, _record: Any) -> None:
@@ -417,30 +419,57 @@ def make_nonblocking_engine(engine: Engine) -> Engine | None:
     return _sibling(engine, _sqlite_never_wait)
 
 
-def _sibling(engine: Engine, on_connect: Callable[[Any, Any], None]) -> Engine:
-    """A new engine on ``engine``'s database with the registry's settings, whose connections
-    also run ``on_connect`` (after the registry's own connect hook)."""
-    other = make_engine(engine.url.render_as_string(hide_password=False))
-    event.listen(other, "connect", on_connect)
+def _sibling(engine: Engine, on_connect: Callable[[Any, Any], None] | None = None, **options: Any) -> Engine:
+    """A new engine on ``engine``'s database with the registry's settings and ``options``, whose
+    connections also run ``on_connect`` (after the registry's own connect hook)."""
+    other = make_engine(engine.url.render_as_string(hide_password=False), **options)
+    if on_connect is not None:
+        event.listen(other, "connect", on_connect)
     return other
 
 
 def _postgres_fast_commit(dbapi_conn: Any, _record: Any) -> None:
+    autocommit, dbapi_conn.autocommit = dbapi_conn.autocommit, True
     with dbapi_conn.cursor() as cur:
         cur.execute("SET synchronous_commit TO off")
-    dbapi_conn.commit()
+    dbapi_conn.autocommit = autocommit
 
 
-def make_fast_commit_engine(engine: Engine) -> Engine | None:
-    """For PostgreSQL, an engine on the same database whose transactions commit without
-    waiting for their WAL record to reach the disk (``synchronous_commit`` off for its
-    connections): PostgreSQL's own trade for many small, individually cheap writes. A crash
-    of the database server can lose the last moments of such commits (up to three times
-    ``wal_writer_delay``), never leave one half-written. ``None`` elsewhere (a SQLite commit
-    does not wait for the disk: ``synchronous=NORMAL`` in WAL mode)."""
+def _discard_if_lost(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """At checkout, without a round trip: a connection the server closed (a restart, an idle
+    timeout, a terminated backend) has its socket readable, with the server's last message
+    or the end of the stream, while no query is pending. The pool is told to discard it and
+    hand out another, as ``pool_pre_ping`` would after a ``SELECT 1``."""
+    driver = record.driver_connection
+    if driver.closed or _readable(driver.fileno()):
+        raise DisconnectionError("connection closed by the server")
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read right now (``poll``: no limit on the descriptor's
+    number, where ``select`` stops at 1,024; ``select`` where there is no ``poll``)."""
+    if hasattr(select_module, "poll"):
+        poller = select_module.poll()
+        poller.register(fd, select_module.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select_module.select([fd], [], [], 0)[0])
+
+
+def make_check_engine(engine: Engine, *, fast: bool = False) -> Engine | None:
+    """For PostgreSQL, the engine single checks run on: autocommit connections, so that a
+    check's reads start no transaction and its one write (the check with its audit event,
+    ``sanctions.check_one``) commits as it runs; a lost connection found at checkout from its
+    socket instead of a ping. A check then costs two round trips, where ``BEGIN``, a ping, two
+    inserts and ``COMMIT`` made six. With ``fast``, commits do not wait for their WAL record
+    to reach the disk (``synchronous_commit`` off): PostgreSQL's own trade for many small,
+    individually cheap writes; a crash of the server can lose the last moments of such
+    commits (up to three times ``wal_writer_delay``), never leave one half-written. ``None``
+    elsewhere (a SQLite commit does not wait for the disk: ``synchronous=NORMAL`` in WAL mode)."""
     if engine.dialect.name != "postgresql":
         return None
-    return _sibling(engine, _postgres_fast_commit)
+    other = _sibling(engine, _postgres_fast_commit if fast else None, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+    event.listen(other, "checkout", _discard_if_lost)
+    return other
 
 
 def checkpoint(engine: Engine) -> None:

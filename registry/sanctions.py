@@ -32,6 +32,7 @@ from sqlmodel import Field, Session, SQLModel
 from registry import clock
 from registry.access import Principal
 from registry.agencies import Agency
+from registry.audit import AUDIT, EVENT_COLUMNS, event_values, record_event
 from registry.db import (  # noqa: F401
     NAMING_CONVENTION,
     Executor,
@@ -424,6 +425,22 @@ _COLUMNS = (
     "batch",
 )
 _INSERT_ONE = Prepared(insert(CHECK).returning(CHECK.c.id), column_keys=_COLUMNS)
+# PostgreSQL: a single check and its audit event (detail: the check's id) in one statement
+_CHECK_ROW = insert(CHECK).values({k: bindparam(k, type_=CHECK.c[k].type) for k in _COLUMNS}).returning(CHECK.c.id)
+_CHECKED = _CHECK_ROW.cte("checked")
+_AUDITED_ONE_PG = Prepared(
+    select(_CHECKED.c.id).add_cte(
+        insert(AUDIT)
+        .from_select(
+            list(EVENT_COLUMNS),
+            select(
+                *(bindparam(f"event_{k}", type_=AUDIT.c[k].type) for k in EVENT_COLUMNS if k != "detail"),
+                func.json_build_object("check_id", _CHECKED.c.id),
+            ).select_from(_CHECKED),
+        )
+        .cte("audited")
+    )
+)
 
 
 def record(
@@ -460,38 +477,33 @@ def recording(
     ``session``; everything it prepares for the thread is made here, in the caller's thread."""
     if not answers:
         return lambda: []
-    now = clock.now()
-    common = (now, principal.label[:128], principal.role, (principal.agency_code or principal.label)[:128], action)
+    common = _common(principal, action)
     if len(answers) > 1 and dialect_of(session) == "sqlite":
         run = _insert_sqlite(session, common, answers, batch)
         if len(answers) < RECORD_IN_THREAD:
             ids = run()
             return lambda: ids
         return _in_thread(run)
-    # column values as stored: listings and measures as JSON lists, none as NULL
-    dicts = [
-        dict(
-            zip(
-                _COLUMNS,
-                (
-                    *common,
-                    a.code[:64],
-                    a.entity_id,
-                    a.decision,
-                    [item["id"] for item in a.listings] or None,
-                    [m.code for m in a.measures] or None,
-                    batch,
-                ),
-                strict=True,
-            )
-        )
-        for a in answers
-    ]
+    dicts = [_cells(common, a, batch) for a in answers]
     if len(dicts) == 1:  # a single check: one statement that also answers the id
         stored = [int(_INSERT_ONE.scalar(connection_of(session), dicts[0]))]
     else:
         stored = insert_with_ids(session, CHECK, dicts)
     return lambda: stored
+
+
+def _common(principal: Principal, action: str) -> tuple[Any, ...]:
+    """The cells every check of one request shares: time, principal, role, party, action."""
+    party = (principal.agency_code or principal.label)[:128]
+    return (clock.now(), principal.label[:128], principal.role, party, action)
+
+
+def _cells(common: tuple[Any, ...], a: Answer, batch: bool) -> dict[str, Any]:
+    """One check's row as stored (``_COLUMNS``): listings and measures as JSON lists, none as NULL."""
+    listing_ids = [item["id"] for item in a.listings] or None
+    measures = [m.code for m in a.measures] or None
+    cells = (*common, a.code[:64], a.entity_id, a.decision, listing_ids, measures, batch)
+    return dict(zip(_COLUMNS, cells, strict=True))
 
 
 def _in_thread(run: Callable[[], range]) -> Callable[[], range]:
@@ -561,8 +573,11 @@ def _insert_sqlite(
 
 
 def check_one(*, session: Executor, principal: Principal, code: str, action: str) -> CheckResult:
-    """One check, recorded: 422 for a malformed code (nothing to record about an entity).
-    ``session`` may be a plain connection: the check route runs on one (see ``Executor``)."""
+    """One check, recorded with its audit event (``check.<action>``, the check id as detail):
+    422 for a malformed code (nothing to record about an entity). ``session`` may be a plain
+    connection: the check route runs on one (see ``Executor``). On PostgreSQL the check and
+    its event are written by one statement (:data:`_AUDITED_ONE_PG`), so that on an
+    autocommit connection, as the check route's are, they commit together in one round trip."""
     [result] = evaluate(session=session, codes=[code], action=action)
     if result.decision == "invalid":
         raise ValidationFailed(
@@ -570,7 +585,23 @@ def check_one(*, session: Executor, principal: Principal, code: str, action: str
             code=result.reason or "invalid",
             errors=[FieldError("code", result.reason or "invalid", "not a valid identifier", result.code)],
         )
-    record(session=session, principal=principal, action=action, results=[result])
+    audited = f"check.{action}"
+    if dialect_of(session) == "postgresql":
+        answer = Answer(result.code, result.decision, None, result.entity_id, None, result.listings, result.measures)
+        values = _cells(_common(principal, action), answer, False)
+        event = event_values(principal=principal, action=audited, target=result.code, outcome=result.decision)
+        values.update({f"event_{k}": v for k, v in event.items()})
+        result.check_id = int(_AUDITED_ONE_PG.scalar(connection_of(session), values))
+    else:
+        record(session=session, principal=principal, action=action, results=[result])
+        record_event(
+            session=session,
+            principal=principal,
+            action=audited,
+            target=result.code,
+            outcome=result.decision,
+            detail={"check_id": result.check_id},
+        )
     return result
 
 

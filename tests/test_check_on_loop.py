@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import date
 
@@ -123,7 +124,7 @@ def test_fast_commit_checks_on_postgresql_commit_without_waiting_for_the_disk(
     answered = [check(client, keys["bank"], code, "financing") for code in (COMPANY, OTHER)]
     trail = _trail(client, keys)
     assert [trail[a["check_id"]] for a in answered] == ["restricted", "clear"]
-    fast = getattr(app.state, "fast_commit_engine", None)  # type: ignore[attr-defined]
+    fast = getattr(app.state, "check_engine", None)  # type: ignore[attr-defined]
     if backend == "sqlite":
         assert fast is None and app.state.checks_on_loop >= 2  # type: ignore[attr-defined]
         return
@@ -132,3 +133,42 @@ def test_fast_commit_checks_on_postgresql_commit_without_waiting_for_the_disk(
         assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
     with app.state.engine.connect() as connection:  # type: ignore[attr-defined]
         assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+
+
+def test_postgresql_checks_commit_as_they_write_and_survive_a_lost_connection(
+    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], backend: str
+) -> None:
+    """On PostgreSQL a check runs on an autocommit connection of its own engine, durable by
+    default: its record and audit event are one statement, stored together. A pooled
+    connection the server has closed is found at checkout and replaced, so the next check is
+    answered, not failed. (SQLite answers on its event-loop connection: nothing to test.)"""
+    _world(client, keys, set_today)
+    app = client.app
+    first = check(client, keys["bank"], COMPANY, "financing")
+    engine = getattr(app.state, "check_engine", None)
+    if backend == "sqlite":
+        assert engine is None
+        return
+    assert engine is not None
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+        assert connection.connection.dbapi_connection.autocommit
+        backend_pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+        connection.exec_driver_sql("SELECT pg_terminate_backend(%s)", (backend_pid,))
+        connection.commit()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the server closes the socket soon after
+        with app.state.engine.connect() as connection:  # type: ignore[attr-defined]
+            gone = not connection.exec_driver_sql(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend_pid,)
+            ).first()
+        if gone:
+            break
+        time.sleep(0.05)
+    second = check(client, keys["bank"], OTHER, "financing")
+    trail = _trail(client, keys)
+    assert trail[first["check_id"]] == "restricted" and trail[second["check_id"]] == "clear"
+    events = client.get("/api/v1/audit", params={"action": "check.financing"}, headers=bearer(keys["admin"])).json()
+    details = {e["detail"]["check_id"]: e["outcome"] for e in events["data"]}
+    assert details[first["check_id"]] == "restricted" and details[second["check_id"]] == "clear"
