@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -226,6 +226,22 @@ def scan_search(session: Session, q: str, day: date) -> list[tuple[int, int]]:
     return [(int(i), int(r)) for i, r in session.execute(stmt).all()]
 
 
+def _schema(session: Session) -> set[tuple[str, ...]]:
+    """Every index and constraint of the database as its catalogue defines it."""
+    if session.get_bind().dialect.name == "sqlite":
+        rows = session.execute(text("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master"))
+    else:
+        rows = session.execute(
+            text(
+                "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() UNION ALL "
+                "SELECT 'constraint', c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+                "WHERE c.connamespace = current_schema()::regnamespace"
+            )
+        )
+    session.commit()
+    return {tuple(row) for row in rows}
+
+
 def test_the_postings_search_agrees_with_the_full_scan_on_a_generated_registry(
     database_url: str, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,7 +250,9 @@ def test_the_postings_search_agrees_with_the_full_scan_on_a_generated_registry(
     from benchmarks.latency import search_queries
     from benchmarks.scale import build
 
+    schema = _schema(session)
     built = build(database_url, entities=3000, decisions=6000, seed=3)
+    assert _schema(session) == schema  # the indexes and keys the builder set aside are back, the same
     day = date.fromisoformat(built["today"])
     assert stored_postings(session) == postings_from_names(session)
     monkeypatch.setattr(portal, "SEARCH_COUNT_CAP", 40)  # small, so capped answers are tested too
