@@ -459,12 +459,13 @@ def make_check_engine(engine: Engine, *, fast: bool = False) -> Engine | None:
     """For PostgreSQL, the engine single checks run on: autocommit connections, so that a
     check's reads start no transaction and its one write (the check with its audit event,
     ``sanctions.check_one``) commits as it runs; a lost connection found at checkout from its
-    socket instead of a ping. A check then costs two round trips, where ``BEGIN``, a ping, two
-    inserts and ``COMMIT`` made six. With ``fast``, commits do not wait for their WAL record
-    to reach the disk (``synchronous_commit`` off): PostgreSQL's own trade for many small,
-    individually cheap writes; a crash of the server can lose the last moments of such
-    commits (up to three times ``wal_writer_delay``), never leave one half-written. ``None``
-    elsewhere (a SQLite commit does not wait for the disk: ``synchronous=NORMAL`` in WAL mode)."""
+    socket instead of a ping. A check then costs two round trips (a restricted one two more, for
+    its listing), where ``BEGIN``, a ping, two inserts and ``COMMIT`` made six. With ``fast``,
+    commits do not wait for their WAL record to reach the disk (``synchronous_commit`` off):
+    PostgreSQL's own trade for many small, individually cheap writes; a crash of the server
+    can lose the last moments of such commits (up to three times ``wal_writer_delay``), never
+    leave one half-written. ``None`` elsewhere (a SQLite commit does not wait for the disk:
+    ``synchronous=NORMAL`` in WAL mode)."""
     if engine.dialect.name != "postgresql":
         return None
     other = _sibling(engine, _postgres_fast_commit if fast else None, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
