@@ -439,7 +439,9 @@ def _discard_if_lost(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     """At checkout, without a round trip: a connection the server closed (a restart, an idle
     timeout, a terminated backend) has its socket readable, with the server's last message
     or the end of the stream, while no query is pending. The pool is told to discard it and
-    hand out another, as ``pool_pre_ping`` would after a ``SELECT 1``."""
+    hand out another, as ``pool_pre_ping`` would after a ``SELECT 1``. A live connection with
+    something unread (a parameter the server reports after a configuration reload) is
+    replaced too: one new connection, nothing lost."""
     driver = record.driver_connection
     if driver.closed or _readable(driver.fileno()):
         raise DisconnectionError("connection closed by the server")
