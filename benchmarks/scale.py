@@ -171,25 +171,15 @@ def _indexes_deferred(engine: Any, tables: tuple[str, ...]) -> Iterator[None]:
 
 
 def _commit_plain(engine: Any, table: Any, names: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
-    """Insert rows of plain values (text, integers, booleans: nothing for a bind processor to
-    convert) straight from tuples, in chunks of one transaction each: ``executemany`` on
-    SQLite, ``COPY`` on PostgreSQL. For the 8.8 million name postings of a full registry,
-    where building a dict per row cost more than storing it."""
+    """Insert rows already in their plain form (text, integers, booleans) straight from tuples
+    (``registry.db.insert_plain``), in chunks of one transaction each: for the 8.8 million
+    name postings of a full registry, where building a dict per row cost more than storing it."""
+    from registry.db import insert_plain, session_scope
+
     done = 0
-    columns = ", ".join(names)
     while chunk := list(islice(rows, CHUNK * 4)):
-        with engine.begin() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()
-            try:
-                if engine.dialect.name == "postgresql":
-                    with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
-                        for row in chunk:
-                            copy.write_row(row)
-                else:
-                    marks = ", ".join("?" for _ in names)
-                    cursor.executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", chunk)
-            finally:
-                cursor.close()
+        with session_scope(engine) as session:
+            insert_plain(session, table, names, chunk)
         done += len(chunk)
     return done
 
