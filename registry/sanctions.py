@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 from sqlalchemy import JSON, Column, Date, DateTime, Text, and_, bindparam, case, func, insert, select, text
@@ -54,7 +54,7 @@ from registry.errors import (
     ValidationFailed,
     require_choice,
 )
-from registry.identifiers import check, detected_normal_uscc, normalize, unknown_scheme_as_typed
+from registry.identifiers import already_normal, check, detected_normal_uscc, normalize, unknown_scheme_as_typed
 from registry.listings import LINK, LISTING, in_force_on
 from registry.policy import Measure, sanctions_policy
 from registry.privacy import PERSONAL_SCHEMES, public_identifier
@@ -186,48 +186,78 @@ def _find_many(
     entities: dict[int, dict[str, Any]],
     listed: dict[int, int],
 ) -> None:
-    """:func:`_find` for many codes. USCCs first, straight from the entity table: an entity
-    holds at most one USCC and its ``uscc`` column always carries it (``entities.resolve``
-    sets both), so one probe of ``ix_entity_uscc_shown`` gives what the answer shows, where
-    the identifier table would need a probe, a row read and then the entity by id (twice the
-    time on a registry of 1,000,000 entities, SQLite). The other keys, and any USCC not found that
-    way, go through the identifiers (one query per scheme), then their entities by id, in id
-    order (a third less than in code order). Last, the listings in force of every entity
-    found, by entity id in id order, from ``ix_listing_in_force`` alone."""
+    """:func:`_find` for many (scheme, value) pairs: :func:`_find_values` asked for exactly those."""
+    by_value: dict[str, list[str]] = {}
+    for scheme, value in keys:
+        by_value.setdefault(value, []).append(scheme)
+    for scheme, value, entity_id in _find_values(session, by_value, day, entities, listed, by_value.__getitem__):
+        found[(scheme, value)] = entity_id
+
+
+def _find_values(
+    session: Executor,
+    values: Collection[str],
+    day: date,
+    entities: dict[int, dict[str, Any]],
+    listed: dict[int, int],
+    schemes: Callable[[str], Sequence[str]] | None = None,
+) -> list[tuple[str, str, int]]:
+    """What was found for many codes in normal form, each under the ``schemes`` it may be
+    (default: those its shape allows, :func:`_schemes`),
+    as (scheme, value, entity id), USCCs first, then by scheme. USCCs straight from the entity
+    table: an entity holds at most one USCC and its ``uscc`` column always carries it
+    (``entities.resolve`` sets both), so one probe of ``ix_entity_uscc_shown`` gives what the
+    answer shows, where the identifier table would need a probe, a row read and then the
+    entity by id (twice the time on a registry of 1,000,000 entities, SQLite). The other
+    codes, and any USCC not found that way, go through the identifiers (one query per
+    scheme), then their entities by id, in id order (a third less than in code order). Last,
+    the listings in force of every entity found, by entity id in id order, from
+    ``ix_listing_in_force`` alone. The entities' name, USCC and kind go into ``entities``, the
+    listing in force on ``day`` of those that have one into ``listed``. Work is per value,
+    not per (scheme, value): a batch of 100,000 codes builds no pair for a code found as a
+    USCC."""
     connection = connection_of(session)
-
-    def take(rows: list[tuple[Any, ...]]) -> None:
-        for entity_id, name, uscc, kind in rows:
-            entities[entity_id] = {"name": name, "uscc": uscc, "kind": kind}
-
-    usccs = [value for scheme, value in keys if scheme == "uscc"]
+    found: list[tuple[str, str, int]] = []
+    as_uscc: set[str] = set()  # found as USCCs: no other scheme is asked for them (USCCs win)
+    if schemes is None:  # by shape: every code of 18 characters may be a USCC
+        schemes = _schemes
+        usccs = [value for value in values if len(value) == 18]
+    else:
+        usccs = [value for value in values if "uscc" in schemes(value)]
     for start in range(0, len(usccs), 50_000):
         chunk = usccs[start : start + 50_000]
         if len(chunk) > 64 and dialect_of(session) == "sqlite":
             rows = _BY_USCC_SQLITE.all(connection, {"usccs": json_keys(chunk)})
         else:
             rows = plain_rows(connection, _ENTITIES.where(one_of(session, ENTITY.c.uscc, chunk)))
-        take(rows)
-        for entity_id, _name, uscc, _kind in rows:
-            found[("uscc", uscc)] = entity_id
+        entities.update({row[0]: {"name": row[1], "uscc": row[2], "kind": row[3]} for row in rows})
+        found.extend([("uscc", row[2], row[0]) for row in rows])
+        as_uscc.update([row[2] for row in rows])
     by_scheme: dict[str, list[str]] = {}
-    for scheme, value in keys:
-        if (scheme, value) not in found:
-            by_scheme.setdefault(scheme, []).append(value)
-    for scheme, values in by_scheme.items():
-        for start in range(0, len(values), 50_000):
+    for value in values:
+        if value not in as_uscc:
+            for scheme in schemes(value):
+                by_scheme.setdefault(scheme, []).append(value)
+    others: list[int] = []
+    for scheme, pending in by_scheme.items():
+        for start in range(0, len(pending), 50_000):
             stmt = select(IDENT.c.value, IDENT.c.entity_id).where(
-                IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, values[start : start + 50_000])
+                IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, pending[start : start + 50_000])
             )
             for value, entity_id in plain_rows(connection, stmt):
-                found[(scheme, value)] = entity_id
-    ids = sorted(set(found.values()).difference(entities))
+                found.append((scheme, value, entity_id))
+                others.append(entity_id)
+    ids = sorted(set(others).difference(entities))
     for start in range(0, len(ids), 50_000):
-        take(plain_rows(connection, _ENTITIES.where(one_of(session, ENTITY.c.id, ids[start : start + 50_000]))))
+        for entity_id, name, uscc, kind in plain_rows(
+            connection, _ENTITIES.where(one_of(session, ENTITY.c.id, ids[start : start + 50_000]))
+        ):
+            entities[entity_id] = {"name": name, "uscc": uscc, "kind": kind}
     ids = sorted(entities)
     for start in range(0, len(ids), 50_000):
         stmt = _IN_FORCE.where(one_of(session, LISTING.c.entity_id, ids[start : start + 50_000]))
         listed.update(plain_rows(connection, stmt, {"day": day}))  # type: ignore[arg-type]
+    return found
 
 
 def _schemes(value: str) -> tuple[str, ...]:
@@ -253,6 +283,7 @@ class Answer(NamedTuple):
     measures: list[Measure]
 
 
+T = TypeVar("T")
 _NONE: list[Any] = []  # the listings and measures of an answer that has none (shared, never changed)
 
 
@@ -266,45 +297,70 @@ def evaluate(*, session: Executor, codes: Sequence[str], action: str, day: date 
 
 
 def answers(*, session: Executor, codes: Sequence[str], action: str, day: date | None = None) -> list[Answer]:
-    """What :func:`evaluate` answers, as one shared :class:`Answer` per distinct code (the
-    batch route's form: 100,000 codes need no per-code result objects). Treat as read-only."""
+    """What :func:`evaluate` answers, as one shared :class:`Answer` per distinct code, in input
+    order. Treat as read-only."""
+    distinct, places = answered(session=session, codes=codes, action=action, day=day)
+    return [distinct[p] for p in places]
+
+
+class Answered(NamedTuple):
+    """A batch's answers as :func:`answered` gives them: each distinct answer once, in the
+    order the codes first name them, and for each code, in input order, the place of its
+    answer in ``distinct``. The batch route writes,
+    records and counts the distinct answers and repeats them by place: 100,000 codes need no
+    object per code."""
+
+    distinct: list[Answer]
+    places: list[int]
+
+
+def answered(*, session: Executor, codes: Sequence[str], action: str, day: date | None = None) -> Answered:
+    """What :func:`answers` answers, distinct answers and places apart (see :class:`Answered`)."""
     _require_action(action)
     day = day or clock.today()
-    norm = [normalize(raw) if isinstance(raw, str) else "" for raw in codes]
+    norm = [(raw if already_normal(raw) else normalize(raw)) if isinstance(raw, str) else "" for raw in codes]
     entities: dict[int, dict[str, Any]] = {}
     listed_by_entity: dict[int, int] = {}
-    wanted = dict.fromkeys((scheme, value) for value in dict.fromkeys(norm) for scheme in _schemes(value))
-    found = _find(session, wanted, day, entities, listed_by_entity)
+    values = dict.fromkeys(norm)
+    if len(values) == 1:  # one prepared query
+        wanted = {(scheme, value): None for value in values for scheme in _schemes(value)}
+        one = _find(session, wanted, day, entities, listed_by_entity)
+        found = [(scheme, value, entity_id) for (scheme, value), entity_id in one.items()]
+    else:
+        found = _find_values(session, values, day, entities, listed_by_entity)
     listed = _listings(session, listed_by_entity)
     measures = sanctions_policy().for_action(action)
     by_rules: dict[tuple[str, ...], list[Measure]] = {}
+    distinct: list[Answer] = []
 
-    def answer(scheme: str, value: str, entity_id: int) -> Answer:
+    def answer(scheme: str, value: str, entity_id: int) -> int:
+        """The place of a new answer for an entity found as (scheme, value)."""
         shown = value if scheme not in PERSONAL_SCHEMES else _shown(scheme, value)
+        entity = entities[entity_id]
         entity_listings = listed.get(entity_id)
-        if entity_listings is None:
-            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
-        rules = tuple(item["rule"] for item in entity_listings)
-        applied = by_rules.get(rules)
-        if applied is None:
-            applied = by_rules[rules] = [m for m in measures if any(m.triggered_by(r) for r in rules)]
-        if not applied:
-            return Answer(shown, "clear", None, entity_id, entities[entity_id], _NONE, _NONE)
-        return Answer(shown, "restricted", None, entity_id, entities[entity_id], entity_listings, applied)
+        if entity_listings is not None:
+            rules = tuple(item["rule"] for item in entity_listings)
+            applied = by_rules.get(rules)
+            if applied is None:
+                applied = by_rules[rules] = [m for m in measures if any(m.triggered_by(r) for r in rules)]
+            if applied:
+                distinct.append(Answer(shown, "restricted", None, entity_id, entity, entity_listings, applied))
+                return len(distinct) - 1
+        distinct.append(Answer(shown, "clear", None, entity_id, entity, _NONE, _NONE))
+        return len(distinct) - 1
 
-    by_value: dict[str, Answer] = {}  # normal form -> its answer; the first scheme found wins
-    for (scheme, value), entity_id in found.items():
+    by_value: dict[str, int] = {}  # normal form -> the place of its answer; the first scheme found wins
+    for scheme, value, entity_id in found:
         if value not in by_value:
             by_value[value] = answer(scheme, value, entity_id)
     # codes not found as typed: validate fully (malformed?), and look up what validates
-    out: list[Answer | None] = [None] * len(codes)
-    invalid: dict[str, Answer] = {}  # by the code as typed
+    places = list(map(by_value.get, norm))
+    invalid: dict[str, int] = {}  # the code as typed -> the place of its answer
     retry: dict[tuple[str, str], list[int]] = {}
-    for i, value in enumerate(norm):
-        shared = by_value.get(value)
-        if shared is not None:
-            out[i] = shared
+    for i, place in enumerate(places):
+        if place is not None:
             continue
+        value = norm[i]
         raw = codes[i]
         raw = raw if isinstance(raw, str) else ""
         if raw is value and detected_normal_uscc(value):  # typed in normal form: no full check needed
@@ -312,21 +368,21 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
             continue
         known_bad = invalid.get(raw)
         if known_bad is not None:
-            out[i] = known_bad
+            places[i] = known_bad
             continue
         if unknown_scheme_as_typed(raw):  # what the full check would answer, without its messages
-            out[i] = invalid[raw] = Answer(raw, "invalid", "unknown_scheme", None, None, _NONE, _NONE)
-            continue
-        checked = check(raw)
-        if not checked.valid or checked.scheme is None or checked.normalized is None:
-            out[i] = invalid[raw] = Answer(
-                checked.public_dict()["input"] or "", "invalid", checked.reason, None, None, _NONE, _NONE
-            )
+            distinct.append(Answer(raw, "invalid", "unknown_scheme", None, None, _NONE, _NONE))
         else:
-            retry.setdefault((checked.scheme, checked.normalized), []).append(i)
+            checked = check(raw)
+            if checked.valid and checked.scheme is not None and checked.normalized is not None:
+                retry.setdefault((checked.scheme, checked.normalized), []).append(i)
+                continue
+            shown = checked.public_dict()["input"] or ""
+            distinct.append(Answer(shown, "invalid", checked.reason, None, None, _NONE, _NONE))
+        places[i] = invalid[raw] = len(distinct) - 1
     # a code found invalid as typed but valid in full is looked up again, unless the first
     # look-up already asked for its scheme and normal form (a valid unknown code: no need)
-    again = {key: None for key in retry if key not in wanted}
+    again = {key: None for key in retry if key[1] not in values or key[0] not in _schemes(key[1])}
     found_again: dict[tuple[str, str], int] = {}
     if again:
         more: dict[int, int] = {}
@@ -334,14 +390,21 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
         listed.update(_listings(session, {e: at for e, at in more.items() if e not in listed_by_entity}))
     for (scheme, value), at in retry.items():
         known = found_again.get((scheme, value))
-        shared = (
-            Answer(_shown(scheme, value), "unknown_entity", None, None, None, _NONE, _NONE)
-            if known is None
-            else answer(scheme, value, known)
-        )
+        if known is None:
+            distinct.append(Answer(_shown(scheme, value), "unknown_entity", None, None, None, _NONE, _NONE))
+            place = len(distinct) - 1
+        else:
+            place = answer(scheme, value, known)
         for i in at:
-            out[i] = shared
-    return cast("list[Answer]", out)  # every position answered
+            places[i] = place
+    # the distinct answers in the order the codes first name them (found ones were made in
+    # the look-up's order): what a reader of the answer expects, the top-level listings included
+    answered = cast("list[int]", places)  # every position answered
+    first = list(dict.fromkeys(answered))
+    renumbered = [0] * len(distinct)
+    for new, old in enumerate(first):
+        renumbered[old] = new
+    return Answered([distinct[old] for old in first], list(map(renumbered.__getitem__, answered)))
 
 
 # what :func:`_listings` reads, before the listing ids are bound: the decisions behind the
@@ -458,38 +521,60 @@ def record_answers(
 ) -> Sequence[int]:
     """Store every answer, in the caller's transaction; returns their check ids, in order
     (what :func:`record` does for the batch route's :class:`Answer` list)."""
-    return recording(session=session, principal=principal, action=action, answers=answers, batch=batch)()
+    stored = recording(session=session, principal=principal, action=action, answers=answers, batch=batch)
+    stored.wait()
+    return stored.ids
 
 
 # a batch at least this big is stored in a thread of its own (see :func:`recording`)
 RECORD_IN_THREAD = 1000
 
 
+class Recording(NamedTuple):
+    """Checks being stored (:func:`recording`): their ids, in order, known at once, and what
+    waits until they are stored (raising the error should storing them have failed)."""
+
+    ids: Sequence[int]
+    wait: Callable[[], None]
+
+
+def _stored() -> None:
+    """The wait of checks stored before :func:`recording` returned."""
+
+
 def recording(
-    *, session: Executor, principal: Principal, action: str, answers: Sequence[Answer], batch: bool = False
-) -> Callable[[], Sequence[int]]:
-    """Start storing every answer, in the caller's transaction; the function returned waits
-    until they are stored and returns their check ids, in order.
+    *,
+    session: Executor,
+    principal: Principal,
+    action: str,
+    answers: Sequence[Answer],
+    batch: bool = False,
+    places: Sequence[int] | None = None,
+) -> Recording:
+    """Start storing every answer, in the caller's transaction. With ``places`` (see
+    :class:`Answered`), ``answers`` are the distinct answers and a check is stored per place.
 
     On SQLite a big batch's one ``INSERT`` runs in a thread of its own, and SQLite runs it
-    without holding Python's lock: the caller builds its answer meanwhile (a batch of 100,000
-    codes spends some 0.2 s in that insert). Until it has waited, the caller must not use
-    ``session``; everything it prepares for the thread is made here, in the caller's thread."""
-    if not answers:
-        return lambda: []
+    without holding Python's lock: the caller builds its answer meanwhile, check ids
+    included (a batch of 100,000 codes spends some 0.2 s in that insert). Until it has
+    waited, the caller must not use ``session``; everything the thread needs is made here,
+    in the caller's thread."""
+    count = len(answers) if places is None else len(places)
+    if not count:
+        return Recording([], _stored)
     common = _common(principal, action)
-    if len(answers) > 1 and dialect_of(session) == "sqlite":
-        run = _insert_sqlite(session, common, answers, batch)
-        if len(answers) < RECORD_IN_THREAD:
-            ids = run()
-            return lambda: ids
-        return _in_thread(run)
+    if count > 1 and dialect_of(session) == "sqlite":
+        ids, run = _insert_sqlite(session, common, answers, places, batch)
+        if count < RECORD_IN_THREAD:
+            run()
+            return Recording(ids, _stored)
+        return Recording(ids, _in_thread(run))
     dicts = [_cells(common, a, batch) for a in answers]
+    if places is not None:
+        dicts = [dicts[p] for p in places]  # the same row for every place of an answer: not changed
     if len(dicts) == 1:  # a single check: one statement that also answers the id
-        stored = [int(_INSERT_ONE.scalar(connection_of(session), dicts[0]))]
-    else:
-        stored = insert_with_ids(session, CHECK, dicts)
-    return lambda: stored
+        return Recording([int(_INSERT_ONE.scalar(connection_of(session), dicts[0]))], _stored)
+    return Recording(insert_with_ids(session, CHECK, dicts), _stored)
 
 
 def _common(principal: Principal, action: str) -> tuple[Any, ...]:
@@ -506,7 +591,7 @@ def _cells(common: tuple[Any, ...], a: Answer, batch: bool) -> dict[str, Any]:
     return dict(zip(_COLUMNS, cells, strict=True))
 
 
-def _in_thread(run: Callable[[], range]) -> Callable[[], range]:
+def _in_thread(run: Callable[[], T]) -> Callable[[], T]:
     """``run`` started in a thread; the function returned waits for it and returns its
     result, or raises its error."""
     outcome: list[Any] = []
@@ -517,59 +602,65 @@ def _in_thread(run: Callable[[], range]) -> Callable[[], range]:
         except BaseException as exc:  # handed to the waiting caller
             outcome.append(exc)
 
-    worker = threading.Thread(target=target, name="xinyong-record-checks")
+    worker = threading.Thread(target=target, name="xinyong-checks")
     worker.start()
 
-    def wait() -> range:
+    def wait() -> T:
         worker.join()
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
-        return cast("range", outcome[0])
+        return cast("T", outcome[0])
 
     return wait
 
 
 def _insert_sqlite(
-    session: Executor, common: tuple[Any, ...], answers: Sequence[Answer], batch: bool
-) -> Callable[[], range]:
-    """The SQLite fast path of :func:`recording`: one ``INSERT … SELECT`` over ``json_each``
-    of the per-row cells (code, entity, decision, listings, measures), the batch's common
-    cells bound once; SQLite unpacks the rows in C, where ``executemany`` would bind 11
-    parameters a row from Python. Ids are read back while the write lock is held. Returns the
-    statement to run, on the DBAPI connection only (no SQLAlchemy state: it may run in
-    another thread)."""
+    session: Executor, common: tuple[Any, ...], answers: Sequence[Answer], places: Sequence[int] | None, batch: bool
+) -> tuple[range, Callable[[], None]]:
+    """The SQLite fast path of :func:`recording`: the checks' ids, and the statement that
+    stores them, to run on the DBAPI connection only (no SQLAlchemy state: it may run in
+    another thread). The write lock is taken first, here, by a write that changes nothing:
+    until the transaction ends no one else can insert, so the ids after the highest one
+    stored are the batch's, and the caller may use them before the rows are written. The
+    statement is one ``INSERT … SELECT`` over ``json_each`` of the per-row cells (code,
+    entity, decision, listings, measures), each row's id its position after the first, the
+    batch's common cells bound once; SQLite unpacks the rows in C, where ``executemany``
+    would bind 11 parameters a row from Python."""
     connection = connection_of(session)  # begins the session's transaction, in this thread
     to_text = CHECK.c.at.type._cached_bind_processor(connection.dialect)
-    cells = orjson.dumps(
-        [
-            (
-                a.code[:64],
-                a.entity_id,
-                a.decision,
-                [item["id"] for item in a.listings] if a.listings else None,
-                [m.code for m in a.measures] if a.measures else None,
-            )
-            for a in answers
-        ]
-    ).decode()
+    rows = [
+        (
+            a.code[:64],
+            a.entity_id,
+            a.decision,
+            [item["id"] for item in a.listings] if a.listings else None,
+            [m.code for m in a.measures] if a.measures else None,
+        )
+        for a in answers
+    ]
+    cells = orjson.dumps(rows if places is None else list(map(rows.__getitem__, places))).decode()
     dbapi = connection.connection.dbapi_connection
-    params = (to_text(common[0]), *common[1:], batch, cells)
-    count = len(answers)
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("DELETE FROM sanction_check WHERE 0")  # takes the write lock (may wait for it)
+        first = int(cursor.execute("SELECT coalesce(max(id), 0) + 1 FROM sanction_check").fetchone()[0])
+    finally:
+        cursor.close()
+    params = (first, to_text(common[0]), *common[1:], batch, cells)
+    ids = range(first, first + (len(answers) if places is None else len(places)))
 
-    def run() -> range:
+    def run() -> None:
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(
-                f"INSERT INTO sanction_check ({', '.join(_COLUMNS)}) SELECT ?, ?, ?, ?, ?, "
-                "value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ? FROM json_each(?) ORDER BY key",
+                f"INSERT INTO sanction_check (id, {', '.join(_COLUMNS)}) SELECT ? + key, ?, ?, ?, ?, ?, "
+                "value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ? FROM json_each(?)",
                 params,
             )
-            last = int(cursor.execute("SELECT max(id) FROM sanction_check").fetchone()[0])
         finally:
             cursor.close()
-        return range(last - count + 1, last + 1)
 
-    return run
+    return ids, run
 
 
 def check_one(*, session: Executor, principal: Principal, code: str, action: str) -> CheckResult:

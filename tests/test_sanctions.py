@@ -5,23 +5,31 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from api.routers import checks as checks_route
 from registry import sanctions
+from registry.access import Principal
 from registry.identifiers import build_reg_no, build_uscc
 from tests.helpers import bearer
-from tests.test_blacklist import COMPANY, OTHER, _listed, deliver, record
+from tests.test_blacklist import COMPANY, OTHER, _listed, deliver, listings, record
 
 UNKNOWN = build_uscc("9", "1", "110105", "UK000001")
+EARLIER = build_uscc("9", "1", "310115", "AA000009")  # sorts before COMPANY
 REG_NO = build_reg_no("31011500000001")
 
 
@@ -323,14 +331,11 @@ def test_a_batch_whose_store_fails_leaves_nothing_behind(
     _world(client, keys, set_today)
     monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", 1)
 
-    def failing(*_args: object, **_kwargs: object) -> object:
-        def run() -> range:
-            raise RuntimeError("disk full")
+    def run() -> None:
+        raise RuntimeError("disk full")
 
-        return run
-
-    monkeypatch.setattr(sanctions, "_insert_sqlite", failing)
-    monkeypatch.setattr(sanctions, "insert_with_ids", lambda *_a, **_k: failing()())
+    monkeypatch.setattr(sanctions, "_insert_sqlite", lambda *_a, **_k: (range(1, 3), run))
+    monkeypatch.setattr(sanctions, "insert_with_ids", lambda *_a, **_k: run())
     before = client.get("/api/v1/audit/checks", headers=bearer(keys["admin"])).json()["count"]
     events = client.get("/api/v1/audit", params={"action": "check.batch"}, headers=bearer(keys["admin"])).json()
     with pytest.raises(RuntimeError, match="disk full"):
@@ -345,6 +350,55 @@ def test_a_batch_whose_store_fails_leaves_nothing_behind(
         "/api/v1/checks/batch", json={"codes": [OTHER, COMPANY], "action": "bidding"}, headers=bearer(keys["bank"])
     )
     assert ok.status_code == 200 and [r["decision"] for r in ok.json()["results"]] == ["clear", "restricted"]
+
+
+def test_batch_check_ids_are_the_stored_checks_of_their_codes_while_others_write(
+    client: TestClient,
+    keys: dict[str, str],
+    set_today: Callable[[date], None],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch writes its answer, check ids included, while its checks are being stored
+    (on SQLite in a thread, the ids known before the rows are written). Another writer at
+    that moment cannot take those ids: on SQLite the batch holds the write lock (a writer
+    that does not wait is refused), on PostgreSQL ids come from the sequence (a check made
+    then gets an id of its own). Each result's id is the stored check of its code."""
+    _world(client, keys, set_today)
+    monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", 1)
+    # the worst case: the thread has written nothing yet when the answer is written
+    monkeypatch.setattr(sanctions, "_in_thread", lambda run: run)
+    principal = Principal(key_id=0, prefix="other", role="bank")
+    elsewhere: list[int] = []
+    payload = checks_route._payload
+
+    def meanwhile(*args: Any) -> bytes:
+        with engine.connect() as other:
+            if engine.dialect.name == "sqlite":
+                other.exec_driver_sql("PRAGMA busy_timeout=0")
+                other.commit()
+                with pytest.raises((OperationalError, sqlite3.OperationalError), match="locked"), other.begin():
+                    sanctions.check_one(session=other, principal=principal, code=OTHER, action="bidding")
+            else:
+                with other.begin():
+                    result = sanctions.check_one(session=other, principal=principal, code=OTHER, action="bidding")
+                elsewhere.append(result.check_id)
+        return payload(*args)
+
+    monkeypatch.setattr(checks_route, "_payload", meanwhile)
+    codes = [*POOL, *POOL[:3]]
+    response = client.post(
+        "/api/v1/checks/batch", json={"codes": codes, "action": "bidding"}, headers=bearer(keys["bank"])
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    ids = [r["check_id"] for r in results]
+    assert len(set(ids)) == len(codes) and not set(ids) & set(elsewhere)
+    table = sanctions.CHECK
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.id, table.c.code, table.c.decision).where(table.c.id.in_(ids))).all()
+    stored = {check_id: (code, decision) for check_id, code, decision in rows}
+    assert [stored[r["check_id"]] for r in results] == [(r["code"][:64], r["decision"]) for r in results]
 
 
 def test_batch_answers_equal_single_checks_and_the_json_of_evaluate(
@@ -394,9 +448,25 @@ def test_a_big_batch_answers_each_code_as_a_check_of_it_alone(
     code still gets the answer a check of it alone gives, and the route's bytes are those of
     the answer built from :func:`sanctions.evaluate`."""
     _world(client, keys, set_today)
+    # a second listed entity, whose USCC sorts before COMPANY's but comes after it in the
+    # batch: the top-level listings are in the order the results first name them
+    deliver(
+        client,
+        keys["pd"],
+        record("沪市监浦处〔2025〕71号", date(2025, 1, 10), uscc=EARLIER, name="上海另一仿冒有限公司"),
+        record("沪市监浦处〔2025〕72号", date(2025, 6, 15), uscc=EARLIER, name="上海另一仿冒有限公司"),
+    )
+    [proposal] = [p for p in listings(client, keys["admin"], "proposed") if p["uscc"] == EARLIER]
+    set_today(date(2025, 6, 30))  # past the objection period
+    decided = client.post(
+        f"/api/v1/listings/{proposal['id']}/decide",
+        json={"decision": "list", "reason": "屡犯"},
+        headers=bearer(keys["admin"]),
+    )
+    assert decided.status_code == 200, decided.text
     unknown = [build_uscc("9", "1", "310115", f"BG{n:06d}") for n in range(90)]
     truncated = [f"9131{n:08d}"[: 8 + n % 9] for n in range(40)]  # 8 to 16 characters
-    codes = [*POOL, *unknown, *truncated, *POOL]
+    codes = [*POOL, *unknown, *truncated, EARLIER, *POOL]
     evaluated = sanctions.evaluate(session=session, codes=codes, action="financing")
     for code, result in zip(codes, evaluated, strict=True):
         [alone] = sanctions.evaluate(session=session, codes=[code], action="financing")
@@ -404,7 +474,8 @@ def test_a_big_batch_answers_each_code_as_a_check_of_it_alone(
             alone.code, alone.decision, alone.reason, alone.entity, alone.listings, alone.measures,
         ), code  # fmt: skip
     assert Counter(r.decision for r in evaluated[len(POOL) : len(POOL) + 90]) == {"unknown_entity": 90}
-    assert {r.decision for r in evaluated[len(POOL) + 90 : -len(POOL)]} == {"invalid"}
+    assert {r.decision for r in evaluated[len(POOL) + 90 : len(POOL) + 130]} == {"invalid"}
+    assert evaluated[len(POOL) + 130].decision == "restricted"
     session.rollback()
     response = client.post(
         "/api/v1/checks/batch", json={"codes": codes, "action": "financing"}, headers=bearer(keys["bank"])

@@ -173,16 +173,16 @@ def _pool_engine(app: Any) -> Engine:
     return state.check_engine or state.engine  # type: ignore[no-any-return]
 
 
+Meanwhile = Callable[[sanctions.Answered, Sequence[int], dict[str, int]], Any]
+
+
 def _batch(
-    session: SessionDep,
-    principal: Principal,
-    codes: list[str],
-    action: str,
-    meanwhile: Callable[[list[sanctions.Answer]], Any] | None = None,
-) -> tuple[list[sanctions.Answer], Sequence[int], dict[str, int], Any]:
-    """Answer, record and audit a batch; returns the answers (one shared per distinct code),
-    their check ids, how many of each decision, and what ``meanwhile`` made of the answers
-    while they were being stored (work that needs no database: see ``sanctions.recording``)."""
+    session: SessionDep, principal: Principal, codes: list[str], action: str, meanwhile: Meanwhile | None = None
+) -> tuple[sanctions.Answered, Sequence[int], dict[str, int], Any]:
+    """Answer, record and audit a batch; returns the answers (each distinct answer once, and
+    its place for each code), their check ids, how many of each decision, and what
+    ``meanwhile`` made of those three while the checks were being stored (work that needs no
+    database: see ``sanctions.recording``)."""
     if len(codes) > BATCH_LIMIT:
         raise ValidationFailed(
             f"codes: {len(codes)} codes; a batch takes at most {BATCH_LIMIT:,}",
@@ -190,13 +190,20 @@ def _batch(
             errors=[FieldError("codes", "too_many", f"at most {BATCH_LIMIT}", len(codes))],
         )
     with _collector_paused():
-        answers = sanctions.answers(session=session, codes=codes, action=action)
-        stored = sanctions.recording(session=session, principal=principal, action=action, answers=answers, batch=True)
+        answered = sanctions.answered(session=session, codes=codes, action=action)
+        distinct, places = answered
+        stored = sanctions.recording(
+            session=session, principal=principal, action=action, answers=distinct, places=places, batch=True
+        )
+        counts: dict[str, int] = {}
         try:
-            made = meanwhile(answers) if meanwhile is not None else None
+            for place, times in Counter(places).items():  # by place, then by decision: no pass per code
+                decision = distinct[place].decision
+                counts[decision] = counts.get(decision, 0) + times
+            made = meanwhile(answered, stored.ids, counts) if meanwhile is not None else None
         finally:
-            ids = stored()  # the session is used again only once the answers are stored
-        counts = dict(Counter(a.decision for a in answers))
+            stored.wait()  # the session is used again only once the checks are stored
+        ids = stored.ids
         record_event(
             session=session,
             principal=principal,
@@ -205,7 +212,7 @@ def _batch(
             detail={"codes": len(codes), "counts": counts, "check_ids": [ids[0], ids[-1]] if ids else [None, None]},
         )
         session.commit()
-    return answers, ids, counts, made
+    return answered, ids, counts, made
 
 
 def _item(
@@ -248,27 +255,24 @@ def _texts(items: list[dict[str, Any]]) -> list[bytes]:
     return texts
 
 
-def _distinct_texts(
-    answers: list[sanctions.Answer],
-) -> tuple[list[bytes], list[int], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Each distinct answer's JSON (:func:`_texts`), the place of each result's answer among
-    them, and the listings, rules and measures they name. orjson: the answer to 100,000
-    codes is some 20 MB of JSON. Each distinct answer is serialised once and each result
-    written as its index and check id before that text: the same bytes as one orjson.dumps
-    of the whole answer, without a dict per result. Dates come out as ISO text."""
+def _payload(answered: sanctions.Answered, ids: Sequence[int], counts: dict[str, int]) -> bytes:
+    """The batch route's JSON answer. orjson: the answer to 100,000 codes is some 20 MB of
+    JSON. Each distinct answer is serialised once (:func:`_texts`) and each result written as
+    its index and check id before that text: the same bytes as one orjson.dumps of the whole
+    answer, without a dict per result. Dates come out as ISO text."""
+    distinct, places = answered
     listings: dict[str, Any] = {}
     rules: dict[str, Any] = {}
     measures: dict[str, Any] = {}
-    which: dict[int, int] = {}  # answer (by identity) -> its place in items
-    items: list[dict[str, Any]] = []
-    places: list[int] = []
-    for a in answers:
-        place = which.get(id(a))
-        if place is None:
-            place = which[id(a)] = len(items)
-            items.append(_item(a, listings, rules, measures))
-        places.append(place)
-    return _texts(items), places, listings, rules, measures
+    texts = _texts([_item(a, listings, rules, measures) for a in distinct])
+    results = b",".join(
+        [
+            b'{"index":%d,"check_id":%d,"code":%b}' % (i, check_id, texts[place])
+            for i, (place, check_id) in enumerate(zip(places, ids, strict=True))
+        ]
+    )
+    rest = {"count": len(places), "summary": counts, "listings": listings, "rules": rules, "measures": measures}
+    return b"".join((b'{"results":[', results, b"],", orjson.dumps(rest)[1:]))
 
 
 @router.post("/checks/batch", summary="批量核查 / check up to 100,000 codes (agency, bank)")
@@ -276,20 +280,13 @@ def post_batch(body: BatchCheckIn, session: SessionDep, principal: Checker) -> R
     """Results in input order; a malformed code is ``invalid`` with its reason, not an error
     of the batch. Set-based: a few queries whatever the size. To keep 100,000 answers small,
     each result names its listings by id and its measures by code; ``listings`` (rule, dates,
-    decision numbers), ``rules`` (title, basis) and ``measures`` at the top describe each once."""
+    decision numbers), ``rules`` (title, basis) and ``measures`` at the top describe each once.
+    The answer is written while the checks are being stored, and sent once they are."""
     with _collector_paused():
-        answers, ids, counts, (texts, places, listings, rules, measures) = _batch(
-            session, principal, body.codes, body.action, meanwhile=_distinct_texts
-        )
-        results = [
-            b'{"index":%d,"check_id":%d,"code":%b}' % (i, check_id, texts[place])
-            for i, (place, check_id) in enumerate(zip(places, ids, strict=True))
-        ]
-        rest = {"count": len(answers), "summary": counts, "listings": listings, "rules": rules, "measures": measures}
-        payload = b'{"results":[' + b",".join(results) + b"]," + orjson.dumps(rest)[1:]
+        answered, ids, _counts, payload = _batch(session, principal, body.codes, body.action, meanwhile=_payload)
         # freed here, by reference counting, before the collector is back: still alive when
         # it resumed, the batch's objects would be walked by its next collections
-        del answers, ids, texts, places, results, rest, listings, rules, measures
+        del answered, ids
     return Response(payload, media_type="application/json")
 
 
@@ -329,7 +326,8 @@ async def post_batch_csv(
     with one row per input row, in order."""
     codes = _codes_from_csv(await file.read())
     # the database work of up to 100,000 codes must not hold the event loop
-    answers, ids, _counts, _ = await run_in_threadpool(_batch, session, principal, codes, action)
+    (distinct, places), ids, _counts, _ = await run_in_threadpool(_batch, session, principal, codes, action)
+    answers = [distinct[p] for p in places]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADERS)
