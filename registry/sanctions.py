@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import JSON, Column, Date, DateTime, Text, and_, bindparam, case, func, insert, select, text
@@ -203,19 +203,19 @@ def _find_values(
     schemes: Callable[[str], Sequence[str]] | None = None,
 ) -> list[tuple[str, str, int]]:
     """What was found for many codes in normal form, each under the ``schemes`` it may be
-    (default: those its shape allows, :func:`_schemes`),
-    as (scheme, value, entity id), USCCs first, then by scheme. USCCs straight from the entity
-    table: an entity holds at most one USCC and its ``uscc`` column always carries it
-    (``entities.resolve`` sets both), so one probe of ``ix_entity_uscc_shown`` gives what the
-    answer shows, where the identifier table would need a probe, a row read and then the
-    entity by id (twice the time on a registry of 1,000,000 entities, SQLite). The other
-    codes, and any USCC not found that way, go through the identifiers (one query per
-    scheme), then their entities by id, in id order (a third less than in code order). Last,
-    the listings in force of every entity found, by entity id in id order, from
-    ``ix_listing_in_force`` alone. The entities' name, USCC and kind go into ``entities``, the
-    listing in force on ``day`` of those that have one into ``listed``. Work is per value,
-    not per (scheme, value): a batch of 100,000 codes builds no pair for a code found as a
-    USCC."""
+    (default: those its shape allows, :func:`_schemes`), as (scheme, value, entity id), USCCs
+    first, then by scheme. Work is per value, not per (scheme, value): a batch of 100,000
+    codes builds no pair for a code found as a USCC.
+
+    USCCs come straight from the entity table: an entity holds at most one USCC and its
+    ``uscc`` column always carries it (``entities.resolve`` sets both), so one probe of
+    ``ix_entity_uscc_shown`` gives what the answer shows, where the identifier table would
+    need a probe, a row read and then the entity by id (twice the time on a registry of
+    1,000,000 entities, SQLite). The other codes, and any USCC not found that way, go through
+    the identifiers (one query per scheme), then their entities by id, in id order (a third
+    less than in code order). Last, the listings in force of every entity found, by entity id
+    in id order, from ``ix_listing_in_force`` alone. The entities' name, USCC and kind go
+    into ``entities``, the listing in force on ``day`` of those that have one into ``listed``."""
     connection = connection_of(session)
     found: list[tuple[str, str, int]] = []
     as_uscc: set[str] = set()  # found as USCCs: no other scheme is asked for them (USCCs win)
@@ -283,7 +283,6 @@ class Answer(NamedTuple):
     measures: list[Measure]
 
 
-T = TypeVar("T")
 _NONE: list[Any] = []  # the listings and measures of an answer that has none (shared, never changed)
 
 
@@ -306,9 +305,8 @@ def answers(*, session: Executor, codes: Sequence[str], action: str, day: date |
 class Answered(NamedTuple):
     """A batch's answers as :func:`answered` gives them: each distinct answer once, in the
     order the codes first name them, and for each code, in input order, the place of its
-    answer in ``distinct``. The batch route writes,
-    records and counts the distinct answers and repeats them by place: 100,000 codes need no
-    object per code."""
+    answer in ``distinct``. The batch route writes, records and counts the distinct answers
+    and repeats them by place: 100,000 codes need no object per code."""
 
     distinct: list[Answer]
     places: list[int]
@@ -399,12 +397,12 @@ def answered(*, session: Executor, codes: Sequence[str], action: str, day: date 
             places[i] = place
     # the distinct answers in the order the codes first name them (found ones were made in
     # the look-up's order): what a reader of the answer expects, the top-level listings included
-    answered = cast("list[int]", places)  # every position answered
-    first = list(dict.fromkeys(answered))
+    every = cast("list[int]", places)  # every position answered
+    first = list(dict.fromkeys(every))
     renumbered = [0] * len(distinct)
     for new, old in enumerate(first):
         renumbered[old] = new
-    return Answered([distinct[old] for old in first], list(map(renumbered.__getitem__, answered)))
+    return Answered([distinct[old] for old in first], list(map(renumbered.__getitem__, every)))
 
 
 # what :func:`_listings` reads, before the listing ids are bound: the decisions behind the
@@ -591,25 +589,23 @@ def _cells(common: tuple[Any, ...], a: Answer, batch: bool) -> dict[str, Any]:
     return dict(zip(_COLUMNS, cells, strict=True))
 
 
-def _in_thread(run: Callable[[], T]) -> Callable[[], T]:
-    """``run`` started in a thread; the function returned waits for it and returns its
-    result, or raises its error."""
-    outcome: list[Any] = []
+def _in_thread(run: Callable[[], None]) -> Callable[[], None]:
+    """``run`` started in a thread; the function returned waits for it, and raises its error."""
+    failed: list[BaseException] = []
 
     def target() -> None:
         try:
-            outcome.append(run())
+            run()
         except BaseException as exc:  # handed to the waiting caller
-            outcome.append(exc)
+            failed.append(exc)
 
-    worker = threading.Thread(target=target, name="xinyong-checks")
+    worker = threading.Thread(target=target, name="xinyong-record-checks")
     worker.start()
 
-    def wait() -> T:
+    def wait() -> None:
         worker.join()
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return cast("T", outcome[0])
+        if failed:
+            raise failed[0]
 
     return wait
 
