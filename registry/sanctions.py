@@ -37,6 +37,7 @@ from registry.db import (  # noqa: F401
     NAMING_CONVENTION,
     Executor,
     Prepared,
+    allocate_ids,
     as_date,
     connection_of,
     dialect_of,
@@ -561,8 +562,10 @@ def recording(
     if not count:
         return Recording([], _stored)
     common = _common(principal, action)
-    if count > 1 and dialect_of(session) == "sqlite":
-        ids, run = _insert_sqlite(session, common, answers, places, batch)
+    dialect = dialect_of(session)
+    if count > 1 and (dialect == "sqlite" or count >= RECORD_IN_THREAD):
+        insert = _insert_sqlite if dialect == "sqlite" else _insert_postgresql
+        ids, run = insert(session, common, answers, places, batch)
         if count < RECORD_IN_THREAD:
             run()
             return Recording(ids, _stored)
@@ -610,6 +613,50 @@ def _in_thread(run: Callable[[], None]) -> Callable[[], None]:
     return wait
 
 
+def _cells_json(answers: Sequence[Answer], places: Sequence[int] | None) -> str:
+    """Each check's own cells (code, entity, decision, listings, measures) as one JSON list
+    of lists, one per check, in order: what the bulk inserts unpack on the server."""
+    rows = [
+        (
+            a.code[:64],
+            a.entity_id,
+            a.decision,
+            [item["id"] for item in a.listings] if a.listings else None,
+            [m.code for m in a.measures] if a.measures else None,
+        )
+        for a in answers
+    ]
+    return orjson.dumps(rows if places is None else list(map(rows.__getitem__, places))).decode()
+
+
+def _insert_postgresql(
+    session: Executor, common: tuple[Any, ...], answers: Sequence[Answer], places: Sequence[int] | None, batch: bool
+) -> tuple[list[int], Callable[[], None]]:
+    """The PostgreSQL path of :func:`recording` for a big batch: the ids drawn from the
+    sequence first, here, then one ``INSERT … SELECT`` that unpacks the cells (one JSON
+    parameter) and pairs them with the ids on the server, to run on the DBAPI connection only
+    (it may run in another thread; the driver waits on the server without Python's lock). A
+    COPY would format each of 100,000 rows in Python, holding the lock."""
+    ids = allocate_ids(session, CHECK, len(answers) if places is None else len(places))
+    cells = _cells_json(answers, places)
+    dbapi = connection_of(session).connection.dbapi_connection
+    params = (*common, batch, ids, cells)
+
+    def run() -> None:
+        with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f"INSERT INTO sanction_check (id, {', '.join(_COLUMNS)}) "
+                "SELECT i.id, %s, %s, %s, %s, %s, c.v ->> 0, (c.v ->> 1)::integer, c.v ->> 2, "
+                "CASE WHEN json_typeof(c.v -> 3) = 'null' THEN NULL ELSE c.v -> 3 END, "
+                "CASE WHEN json_typeof(c.v -> 4) = 'null' THEN NULL ELSE c.v -> 4 END, %s "
+                "FROM unnest(%s::bigint[]) WITH ORDINALITY AS i (id, n) "
+                "JOIN json_array_elements(%s::json) WITH ORDINALITY AS c (v, n) USING (n)",
+                params,
+            )
+
+    return ids, run
+
+
 def _insert_sqlite(
     session: Executor, common: tuple[Any, ...], answers: Sequence[Answer], places: Sequence[int] | None, batch: bool
 ) -> tuple[range, Callable[[], None]]:
@@ -624,17 +671,7 @@ def _insert_sqlite(
     would bind 11 parameters a row from Python."""
     connection = connection_of(session)  # begins the session's transaction, in this thread
     to_text = CHECK.c.at.type._cached_bind_processor(connection.dialect)
-    rows = [
-        (
-            a.code[:64],
-            a.entity_id,
-            a.decision,
-            [item["id"] for item in a.listings] if a.listings else None,
-            [m.code for m in a.measures] if a.measures else None,
-        )
-        for a in answers
-    ]
-    cells = orjson.dumps(rows if places is None else list(map(rows.__getitem__, places))).decode()
+    cells = _cells_json(answers, places)
     dbapi = connection.connection.dbapi_connection
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:

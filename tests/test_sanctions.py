@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -326,8 +326,8 @@ def _batch_payload(results: list[sanctions.CheckResult], check_ids: list[int]) -
 def test_a_batch_whose_store_fails_leaves_nothing_behind(
     client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The store fails (in its thread, on SQLite) while the answer is being written: the
-    error reaches the route, and neither the checks nor the batch's audit event are kept."""
+    """The store fails (in its thread) while the answer is being written: the error reaches
+    the route, and neither the checks nor the batch's audit event are kept."""
     _world(client, keys, set_today)
     monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", 1)
 
@@ -335,6 +335,7 @@ def test_a_batch_whose_store_fails_leaves_nothing_behind(
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(sanctions, "_insert_sqlite", lambda *_a, **_k: (range(1, 3), run))
+    monkeypatch.setattr(sanctions, "_insert_postgresql", lambda *_a, **_k: ([1, 2], run))
     monkeypatch.setattr(sanctions, "insert_with_ids", lambda *_a, **_k: run())
     before = client.get("/api/v1/audit/checks", headers=bearer(keys["admin"])).json()["count"]
     events = client.get("/api/v1/audit", params={"action": "check.batch"}, headers=bearer(keys["admin"])).json()
@@ -396,9 +397,21 @@ def test_batch_check_ids_are_the_stored_checks_of_their_codes_while_others_write
     assert len(set(ids)) == len(codes) and not set(ids) & set(elsewhere)
     table = sanctions.CHECK
     with engine.connect() as conn:
-        rows = conn.execute(select(table.c.id, table.c.code, table.c.decision).where(table.c.id.in_(ids))).all()
-    stored = {check_id: (code, decision) for check_id, code, decision in rows}
-    assert [stored[r["check_id"]] for r in results] == [(r["code"][:64], r["decision"]) for r in results]
+        rows = conn.execute(
+            select(table.c.id, table.c.code, table.c.decision, table.c.listing_ids, table.c.measures).where(
+                table.c.id.in_(ids)
+            )
+        ).all()
+        # none is SQL NULL, not JSON null (which reads back as None too)
+        unlisted = conn.execute(
+            select(func.count()).where(table.c.id.in_(ids), table.c.listing_ids.is_(None), table.c.measures.is_(None))
+        ).scalar_one()
+    assert unlisted == sum(1 for r in results if not r.get("listings"))
+    stored = {check_id: tuple(cells) for check_id, *cells in rows}
+    assert [stored[r["check_id"]] for r in results] == [
+        (r["code"][:64], r["decision"], r.get("listings"), r.get("measures")) for r in results
+    ]
+    assert any(r.get("listings") for r in results)  # both kinds stored: NULL and a list
 
 
 def test_batch_answers_equal_single_checks_and_the_json_of_evaluate(
