@@ -553,23 +553,23 @@ def recording(
     """Start storing every answer, in the caller's transaction. With ``places`` (see
     :class:`Answered`), ``answers`` are the distinct answers and a check is stored per place.
 
-    On SQLite a big batch's one ``INSERT`` runs in a thread of its own, and SQLite runs it
-    without holding Python's lock: the caller builds its answer meanwhile, check ids
-    included (a batch of 100,000 codes spends some 0.2 s in that insert). Until it has
-    waited, the caller must not use ``session``; everything the thread needs is made here,
-    in the caller's thread."""
+    A big batch's checks are stored by one ``INSERT`` in a thread of its own, which SQLite
+    runs, and the PostgreSQL driver waits for, without holding Python's lock: the caller
+    builds its answer meanwhile, check ids included (a batch of 100,000 codes spends some
+    0.2 s in that insert on SQLite). Until it has waited, the caller must not use
+    ``session``; everything the thread needs is made here, in the caller's thread."""
     count = len(answers) if places is None else len(places)
     if not count:
         return Recording([], _stored)
     common = _common(principal, action)
     dialect = dialect_of(session)
-    if count > 1 and (dialect == "sqlite" or count >= RECORD_IN_THREAD):
+    if count >= RECORD_IN_THREAD or (count > 1 and dialect == "sqlite"):
         insert = _insert_sqlite if dialect == "sqlite" else _insert_postgresql
         ids, run = insert(session, common, answers, places, batch)
-        if count < RECORD_IN_THREAD:
-            run()
-            return Recording(ids, _stored)
-        return Recording(ids, _in_thread(run))
+        if count >= RECORD_IN_THREAD:
+            return Recording(ids, _in_thread(run))
+        run()
+        return Recording(ids, _stored)
     dicts = [_cells(common, a, batch) for a in answers]
     if places is not None:
         dicts = [dicts[p] for p in places]  # the same row for every place of an answer: not changed
