@@ -361,7 +361,7 @@ def test_batch_check_ids_are_the_stored_checks_of_their_codes_while_others_write
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The batch writes its answer, check ids included, while its checks are being stored
-    (on SQLite in a thread, the ids known before the rows are written). Another writer at
+    (in a thread, the ids known before the rows are written). Another writer at
     that moment cannot take those ids: on SQLite the batch holds the write lock (a writer
     that does not wait is refused), on PostgreSQL ids come from the sequence (a check made
     then gets an id of its own). Each result's id is the stored check of its code."""
