@@ -144,6 +144,10 @@ _BY_USCC_SQLITE = Prepared(
         "WHERE uscc IN (SELECT value FROM json_each(:usccs))"
     )
 )
+# keys bound in one look-up: a whole batch (up to 100,000 codes) in one statement. Two halves
+# cost PostgreSQL two scans of the listings in force (0.29 s against 0.18 s for 75,000
+# entities) and two index passes for the USCCs (0.35 s against 0.28 s); SQLite the same either way
+_KEYS_PER_QUERY = 100_000
 # the listings in force on the day of the entities found (by entity id, in id order: with
 # ``ix_listing_in_force`` an index-only probe each)
 _IN_FORCE = select(LISTING.c.entity_id, LISTING.c.id).where(in_force_on(_DAY))
@@ -225,8 +229,8 @@ def _find_values(
         usccs = [value for value in values if len(value) == 18]
     else:
         usccs = [value for value in values if "uscc" in schemes(value)]
-    for start in range(0, len(usccs), 50_000):
-        chunk = usccs[start : start + 50_000]
+    for start in range(0, len(usccs), _KEYS_PER_QUERY):
+        chunk = usccs[start : start + _KEYS_PER_QUERY]
         if len(chunk) > 64 and dialect_of(session) == "sqlite":
             rows = _BY_USCC_SQLITE.all(connection, {"usccs": json_keys(chunk)})
         else:
@@ -241,22 +245,22 @@ def _find_values(
                 by_scheme.setdefault(scheme, []).append(value)
     others: list[int] = []
     for scheme, pending in by_scheme.items():
-        for start in range(0, len(pending), 50_000):
+        for start in range(0, len(pending), _KEYS_PER_QUERY):
             stmt = select(IDENT.c.value, IDENT.c.entity_id).where(
-                IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, pending[start : start + 50_000])
+                IDENT.c.scheme == scheme, one_of(session, IDENT.c.value, pending[start : start + _KEYS_PER_QUERY])
             )
             for value, entity_id in plain_rows(connection, stmt):
                 found.append((scheme, value, entity_id))
                 others.append(entity_id)
     ids = sorted(set(others).difference(entities))
-    for start in range(0, len(ids), 50_000):
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
         for entity_id, name, uscc, kind in plain_rows(
-            connection, _ENTITIES.where(one_of(session, ENTITY.c.id, ids[start : start + 50_000]))
+            connection, _ENTITIES.where(one_of(session, ENTITY.c.id, ids[start : start + _KEYS_PER_QUERY]))
         ):
             entities[entity_id] = {"name": name, "uscc": uscc, "kind": kind}
     ids = sorted(entities)
-    for start in range(0, len(ids), 50_000):
-        stmt = _IN_FORCE.where(one_of(session, LISTING.c.entity_id, ids[start : start + 50_000]))
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        stmt = _IN_FORCE.where(one_of(session, LISTING.c.entity_id, ids[start : start + _KEYS_PER_QUERY]))
         listed.update(plain_rows(connection, stmt, {"day": day}))  # type: ignore[arg-type]
     return found
 
