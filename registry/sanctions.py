@@ -476,7 +476,7 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
     return out
 
 
-# what :func:`record_answers` writes, in this order
+# what :func:`recording` writes, in this order
 _COLUMNS = (
     "at",
     "principal",
@@ -514,19 +514,10 @@ def record(
 ) -> None:
     """Store every answer (ids set on the results), in the caller's transaction."""
     stored = [Answer(r.code, r.decision, r.reason, r.entity_id, r.entity, r.listings, r.measures) for r in results]
-    ids = record_answers(session=session, principal=principal, action=action, answers=stored, batch=batch)
-    for result, check_id in zip(results, ids, strict=True):
+    recorded = recording(session=session, principal=principal, action=action, answers=stored, batch=batch)
+    recorded.wait()
+    for result, check_id in zip(results, recorded.ids, strict=True):
         result.check_id = check_id
-
-
-def record_answers(
-    *, session: Executor, principal: Principal, action: str, answers: Sequence[Answer], batch: bool = False
-) -> Sequence[int]:
-    """Store every answer, in the caller's transaction; returns their check ids, in order
-    (what :func:`record` does for the batch route's :class:`Answer` list)."""
-    stored = recording(session=session, principal=principal, action=action, answers=answers, batch=batch)
-    stored.wait()
-    return stored.ids
 
 
 # a batch at least this big is stored in a thread of its own (see :func:`recording`)
@@ -588,12 +579,21 @@ def _common(principal: Principal, action: str) -> tuple[Any, ...]:
     return (clock.now(), principal.label[:128], principal.role, party, action)
 
 
+def _own_cells(a: Answer) -> tuple[Any, ...]:
+    """The cells of a check that are its own (code, entity, decision, listings, measures):
+    listings and measures as lists, none as ``None`` (stored as NULL)."""
+    return (
+        a.code[:64],
+        a.entity_id,
+        a.decision,
+        [item["id"] for item in a.listings] if a.listings else None,
+        [m.code for m in a.measures] if a.measures else None,
+    )
+
+
 def _cells(common: tuple[Any, ...], a: Answer, batch: bool) -> dict[str, Any]:
-    """One check's row as stored (``_COLUMNS``): listings and measures as JSON lists, none as NULL."""
-    listing_ids = [item["id"] for item in a.listings] or None
-    measures = [m.code for m in a.measures] or None
-    cells = (*common, a.code[:64], a.entity_id, a.decision, listing_ids, measures, batch)
-    return dict(zip(_COLUMNS, cells, strict=True))
+    """One check's row as stored (``_COLUMNS``)."""
+    return dict(zip(_COLUMNS, (*common, *_own_cells(a), batch), strict=True))
 
 
 def _in_thread(run: Callable[[], None]) -> Callable[[], None]:
@@ -618,18 +618,9 @@ def _in_thread(run: Callable[[], None]) -> Callable[[], None]:
 
 
 def _cells_json(answers: Sequence[Answer], places: Sequence[int] | None) -> str:
-    """Each check's own cells (code, entity, decision, listings, measures) as one JSON list
-    of lists, one per check, in order: what the bulk inserts unpack on the server."""
-    rows = [
-        (
-            a.code[:64],
-            a.entity_id,
-            a.decision,
-            [item["id"] for item in a.listings] if a.listings else None,
-            [m.code for m in a.measures] if a.measures else None,
-        )
-        for a in answers
-    ]
+    """Each check's own cells (:func:`_own_cells`) as one JSON list of lists, one per check,
+    in order: what the bulk inserts unpack on the server."""
+    rows = list(map(_own_cells, answers))
     return orjson.dumps(rows if places is None else list(map(rows.__getitem__, places))).decode()
 
 
