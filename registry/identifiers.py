@@ -34,7 +34,7 @@ from typing import Any
 
 from stdnum import numdb
 from stdnum.cn import ric as _ric
-from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
+from stdnum.exceptions import InvalidComponent
 from stdnum.iso7064 import mod_11_10
 
 from registry.errors import FieldError, ValidationFailed
@@ -426,18 +426,16 @@ def check_resident_id(raw: str) -> IdentifierCheck:
     if not code[:17].isdigit() or code[17] not in "0123456789X":
         bad = next(i for i, c in enumerate(code) if not (c.isdigit() or (i == 17 and c == "X")))
         return _fail(raw, "resident_id", code, "alphabet", pos=bad + 1, char=code[bad])
+    # python-stdnum's checks, in its order: check digit, birth date, birth place
+    expected = _ric.calc_check_digit(code)
+    if code[17] != expected:
+        return _fail(raw, "resident_id", code, "checksum", pos=18, expected=expected)
     try:
-        _ric.validate(code)
-    except InvalidChecksum:
-        return _fail(raw, "resident_id", code, "checksum", pos=18, expected=_ric.calc_check_digit(code))
-    except InvalidComponent:
-        try:
-            _ric.get_birth_date(code)
-        except (InvalidComponent, ValueError):
-            return _fail(raw, "resident_id", code, "birth_date", value=code[6:14])
+        year = _ric.get_birth_date(code).year
+    except (InvalidComponent, ValueError):
+        return _fail(raw, "resident_id", code, "birth_date", value=code[6:14])
+    if not _birth_place_known(code[:6], year):
         return _fail(raw, "resident_id", code, "region", code=code[:6])
-    except (InvalidFormat, InvalidLength):  # pragma: no cover - guarded above
-        return _fail(raw, "resident_id", code, "format", detail_zh="非身份证号", detail_en="not a resident ID")
     return IdentifierCheck(input=raw, valid=True, scheme="resident_id", normalized=code, region=region_info(code[:6]))
 
 
@@ -535,10 +533,12 @@ _RESIDENT_ID_PLAIN = re.compile(r"[0-9]{17}[0-9X]")
 
 @lru_cache(maxsize=65536)
 def _birth_place_known(region: str, year: int) -> bool:
-    # stdnum's look-up reads only the region (first 6 digits) and the birth year
+    """Whether python-stdnum knows ``region`` as a county in ``year`` (its look-up reads only
+    the region and the birth year). A region it knows only as a province (``825811``: 澳門)
+    makes python-stdnum 2.2 raise ``KeyError`` instead of ``InvalidComponent``: unknown too."""
     try:
         _ric.get_birth_place(f"{region}{year:04d}01010000")
-    except InvalidComponent:
+    except (InvalidComponent, KeyError):
         return False
     return True
 

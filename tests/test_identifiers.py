@@ -188,3 +188,13 @@ def test_require_names_field_value_and_reason() -> None:
 def test_public_dict_has_the_contract_fields() -> None:
     keys = set(check(VALID_USCC).public_dict())
     assert {"input", "valid", "scheme", "normalized", "reason", "region", "authority", "entity_type"} <= keys
+
+
+def test_a_resident_id_region_known_only_as_a_province_is_an_unknown_region() -> None:
+    """python-stdnum 2.2 raises KeyError for such a region (825811, 澳門): the check answers
+    "region", as for any region it does not know, and names the code, never the number."""
+    body = "82581119800101123"
+    code = body + calc_check_digit(body + "0")
+    r = check(code, "resident_id")
+    assert (r.valid, r.reason) == (False, "region")
+    assert "825811" in (r.message_zh or "") and code not in (r.message_zh or "") + (r.message_en or "")
