@@ -192,27 +192,30 @@ def _batch(
     with _collector_paused():
         answered = sanctions.answered(session=session, codes=codes, action=action)
         distinct, places = answered
+        decisions = [a.decision for a in distinct]
+        counts = dict(Counter(map(decisions.__getitem__, places)))
+
+        def audit(ids: Sequence[int]) -> None:
+            """The batch's audit event, in the transaction that stores its checks."""
+            detail = {"codes": len(codes), "counts": counts, "check_ids": [ids[0], ids[-1]] if ids else [None, None]}
+            record_event(session=session, principal=principal, action="check.batch", target=action, detail=detail)
+
         stored = sanctions.recording(
-            session=session, principal=principal, action=action, answers=distinct, places=places, batch=True
+            session=session,
+            principal=principal,
+            action=action,
+            answers=distinct,
+            places=places,
+            batch=True,
+            before=audit,
+            commit=True,
         )
-        counts: dict[str, int] = {}
         try:
-            for place, times in Counter(places).items():  # by place, then by decision: no pass per code
-                decision = distinct[place].decision
-                counts[decision] = counts.get(decision, 0) + times
             made = meanwhile(answered, stored.ids, counts) if meanwhile is not None else None
         finally:
             stored.wait()  # the session is used again only once the checks are stored
-        ids = stored.ids
-        record_event(
-            session=session,
-            principal=principal,
-            action="check.batch",
-            target=action,
-            detail={"codes": len(codes), "counts": counts, "check_ids": [ids[0], ids[-1]] if ids else [None, None]},
-        )
         session.commit()
-    return answered, ids, counts, made
+    return answered, stored.ids, counts, made
 
 
 def _item(
