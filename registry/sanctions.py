@@ -148,9 +148,19 @@ _BY_USCC_SQLITE = Prepared(
 # cost PostgreSQL two scans of the listings in force (0.29 s against 0.18 s for 75,000
 # entities) and two index passes for the USCCs (0.35 s against 0.28 s); SQLite the same either way
 _KEYS_PER_QUERY = 100_000
-# the listings in force on the day of the entities found (by entity id, in id order: with
-# ``ix_listing_in_force`` an index-only probe each)
-_IN_FORCE = select(LISTING.c.entity_id, LISTING.c.id).where(in_force_on(_DAY))
+# the listings in force on the day of the entities found, with what a batch shows of them
+# but the basis (:data:`_HEAD`), by entity id in id order: ``ix_listing_in_force`` holds
+# them all, so each is an index-only probe, where the listing's row is some 1.5 KB
+_IN_FORCE = select(
+    LISTING.c.entity_id,
+    LISTING.c.id,
+    LISTING.c.rule_id,
+    LISTING.c.rule_title,
+    LISTING.c.listed_from,
+    LISTING.c.listed_until,
+).where(in_force_on(_DAY))
+# a listing's head, as the look-ups keep it by listing id: rule, rule title, listed from, until
+Head = tuple[Any, ...]
 
 
 def _find(
@@ -159,10 +169,12 @@ def _find(
     day: date,
     entities: dict[int, dict[str, Any]],
     listed: dict[int, int],
+    heads: dict[int, Head] | None = None,
 ) -> dict[tuple[str, str], int]:
     """Entity ids of (scheme, value) pairs: one prepared query for a single code, else
     :func:`_find_many`. The entities' name, USCC and kind go into ``entities``, the listing
-    in force on ``day`` of those that have one into ``listed`` (entity id -> listing id)."""
+    in force on ``day`` of those that have one into ``listed`` (entity id -> listing id), and
+    for many codes the heads of those listings into ``heads``."""
     found: dict[tuple[str, str], int] = {}
     distinct = {v for _, v in keys}
     connection = connection_of(session)
@@ -179,7 +191,7 @@ def _find(
                     if listing_id is not None:
                         listed[entity_id] = listing_id
     elif keys:
-        _find_many(session, keys, day, found, entities, listed)
+        _find_many(session, keys, day, found, entities, listed, heads)
     return found
 
 
@@ -190,12 +202,13 @@ def _find_many(
     found: dict[tuple[str, str], int],
     entities: dict[int, dict[str, Any]],
     listed: dict[int, int],
+    heads: dict[int, Head] | None = None,
 ) -> None:
     """:func:`_find` for many (scheme, value) pairs: :func:`_find_values` asked for exactly those."""
     by_value: dict[str, list[str]] = {}
     for scheme, value in keys:
         by_value.setdefault(value, []).append(scheme)
-    for scheme, value, entity_id in _find_values(session, by_value, day, entities, listed, by_value.__getitem__):
+    for scheme, value, entity_id in _find_values(session, by_value, day, entities, listed, by_value.__getitem__, heads):
         found[(scheme, value)] = entity_id
 
 
@@ -206,6 +219,7 @@ def _find_values(
     entities: dict[int, dict[str, Any]],
     listed: dict[int, int],
     schemes: Callable[[str], Sequence[str]] | None = None,
+    heads: dict[int, Head] | None = None,
 ) -> list[tuple[str, str, int]]:
     """What was found for many codes in normal form, each under the ``schemes`` it may be
     (default: those its shape allows, :func:`_schemes`), as (scheme, value, entity id), USCCs
@@ -220,7 +234,8 @@ def _find_values(
     the identifiers (one query per scheme), then their entities by id, in id order (a third
     less than in code order). Last, the listings in force of every entity found, by entity id
     in id order, from ``ix_listing_in_force`` alone. The entities' name, USCC and kind go
-    into ``entities``, the listing in force on ``day`` of those that have one into ``listed``."""
+    into ``entities``, the listing in force on ``day`` of those that have one into ``listed``,
+    and its head (rule, title, dates) into ``heads``."""
     connection = connection_of(session)
     found: list[tuple[str, str, int]] = []
     as_uscc: set[str] = set()  # found as USCCs: no other scheme is asked for them (USCCs win)
@@ -261,7 +276,10 @@ def _find_values(
     ids = sorted(entities)
     for start in range(0, len(ids), _KEYS_PER_QUERY):
         stmt = _IN_FORCE.where(one_of(session, LISTING.c.entity_id, ids[start : start + _KEYS_PER_QUERY]))
-        listed.update(plain_rows(connection, stmt, {"day": day}))  # type: ignore[arg-type]
+        rows = plain_rows(connection, stmt, {"day": day})
+        listed.update([(row[0], row[1]) for row in rows])
+        if heads is not None:
+            heads.update([(row[1], row[2:]) for row in rows])
     return found
 
 
@@ -303,7 +321,7 @@ def evaluate(*, session: Executor, codes: Sequence[str], action: str, day: date 
 def answers(*, session: Executor, codes: Sequence[str], action: str, day: date | None = None) -> list[Answer]:
     """What :func:`evaluate` answers, as one shared :class:`Answer` per distinct code, in input
     order. Treat as read-only."""
-    distinct, places = answered(session=session, codes=codes, action=action, day=day)
+    distinct, places, _bases = answered(session=session, codes=codes, action=action, day=day)
     return [distinct[p] for p in places]
 
 
@@ -311,27 +329,35 @@ class Answered(NamedTuple):
     """A batch's answers as :func:`answered` gives them: each distinct answer once, in the
     order the codes first name them, and for each code, in input order, the place of its
     answer in ``distinct``. The batch route writes, records and counts the distinct answers
-    and repeats them by place: 100,000 codes need no object per code."""
+    and repeats them by place: 100,000 codes need no object per code. ``bases``: for each rule
+    the answers' listings name, the basis of the first such listing, in that order (a batch
+    describes each rule once)."""
 
     distinct: list[Answer]
     places: list[int]
+    bases: dict[str, str]
 
 
-def answered(*, session: Executor, codes: Sequence[str], action: str, day: date | None = None) -> Answered:
-    """What :func:`answers` answers, distinct answers and places apart (see :class:`Answered`)."""
+def answered(
+    *, session: Executor, codes: Sequence[str], action: str, day: date | None = None, basis: bool = True
+) -> Answered:
+    """What :func:`answers` answers, distinct answers and places apart (see :class:`Answered`).
+    Without ``basis``, the listings carry no ``basis`` of their own, and only ``bases`` tells
+    the rules' (what a batch shows): their heads then come from the index alone."""
     _require_action(action)
     day = day or clock.today()
     norm = [(raw if already_normal(raw) else normalize(raw)) if isinstance(raw, str) else "" for raw in codes]
     entities: dict[int, dict[str, Any]] = {}
     listed_by_entity: dict[int, int] = {}
+    heads: dict[int, Head] = {}
     values = dict.fromkeys(norm)
     if len(values) == 1:  # one prepared query
         wanted = {(scheme, value): None for value in values for scheme in _schemes(value)}
         one = _find(session, wanted, day, entities, listed_by_entity)
         found = [(scheme, value, entity_id) for (scheme, value), entity_id in one.items()]
     else:
-        found = _find_values(session, values, day, entities, listed_by_entity)
-    listed = _listings(session, listed_by_entity)
+        found = _find_values(session, values, day, entities, listed_by_entity, heads=heads)
+    listed = _listings(session, listed_by_entity, heads, basis)
     measures = sanctions_policy().for_action(action)
     by_rules: dict[tuple[str, ...], list[Measure]] = {}
     distinct: list[Answer] = []
@@ -389,8 +415,8 @@ def answered(*, session: Executor, codes: Sequence[str], action: str, day: date 
     found_again: dict[tuple[str, str], int] = {}
     if again:
         more: dict[int, int] = {}
-        found_again = _find(session, again, day, entities, more)
-        listed.update(_listings(session, {e: at for e, at in more.items() if e not in listed_by_entity}))
+        found_again = _find(session, again, day, entities, more, heads)
+        listed.update(_listings(session, {e: at for e, at in more.items() if e not in listed_by_entity}, heads, basis))
     for (scheme, value), at in retry.items():
         known = found_again.get((scheme, value))
         if known is None:
@@ -407,7 +433,22 @@ def answered(*, session: Executor, codes: Sequence[str], action: str, day: date 
     renumbered = [0] * len(distinct)
     for new, old in enumerate(first):
         renumbered[old] = new
-    return Answered([distinct[old] for old in first], list(map(renumbered.__getitem__, every)))
+    ordered = [distinct[old] for old in first]
+    return Answered(ordered, list(map(renumbered.__getitem__, every)), _bases(session, ordered, basis))
+
+
+def _bases(session: Executor, ordered: list[Answer], basis: bool) -> dict[str, str]:
+    """For each rule ``ordered``'s listings name, the basis of the first such listing: from
+    the listings themselves when they carry it, else read for those few listings alone."""
+    firsts: dict[str, dict[str, Any]] = {}
+    for a in ordered:
+        if a.listings:
+            for item in a.listings:
+                firsts.setdefault(item["rule"], item)
+    if basis or not firsts:
+        return {rule: item["basis"] for rule, item in firsts.items()}
+    texts = dict(_basis_rows(session, [item["id"] for item in firsts.values()]))
+    return {rule: texts[item["id"]] for rule, item in firsts.items()}
 
 
 # what :func:`_listings` reads, before the listing ids are bound: the decisions behind the
@@ -423,23 +464,33 @@ _LINKS = (
 )
 _SHOWN = select(
     LISTING.c.id,
-    LISTING.c.entity_id,
     LISTING.c.rule_id,
     LISTING.c.rule_title,
-    LISTING.c.basis,
     LISTING.c.listed_from,
     LISTING.c.listed_until,
+    LISTING.c.basis,
 )
 _LINKS_ONE = Prepared(_LINKS.where(LINK.c.listing_id == bindparam("listing")))
 _SHOWN_ONE = Prepared(_SHOWN.where(LISTING.c.id == bindparam("listing")))
+_BASIS = select(LISTING.c.id, LISTING.c.basis)
 
 
-def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[str, Any]]]:
+def _basis_rows(session: Executor, ids: list[int]) -> list[tuple[Any, ...]]:
+    """(listing id, basis) of the listings ``ids``."""
+    return plain_rows(connection_of(session), _BASIS.where(one_of(session, LISTING.c.id, ids)))
+
+
+def _listings(
+    session: Executor, listed: dict[int, int], heads: dict[int, Head] | None = None, basis: bool = True
+) -> dict[int, list[dict[str, Any]]]:
     """The listings ``listed`` names (entity id -> listing id, as :func:`_find` found them in
     force), with the decisions behind them (those not removed, oldest first), by entity. Only
-    the columns the answer shows: a batch meets some 20,000 listings. The decisions' number,
-    agency and date come from their links (``ListingDecision``), which keep them for this:
-    read from the penalty table, they cost a random row of a table of several GB each."""
+    the columns the answer shows: a batch meets some 15,000 listings. Their heads (rule,
+    title, dates) come from ``heads`` where the look-up found them in the index, else from
+    the listings' rows; their basis (some 150 characters a listing) only with ``basis``.
+    The decisions' number, agency and date come from their links (``ListingDecision``), which
+    keep them for this: read from the penalty table, they cost a random row of a table of
+    several GB each."""
     if not listed:
         return {}
     ids = sorted(set(listed.values()))
@@ -454,25 +505,35 @@ def _listings(session: Executor, listed: dict[int, int]) -> dict[int, list[dict[
     linked: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if len(ids) == 1:  # a single check: statements compiled once, the listing id bound
         link_rows = _LINKS_ONE.all(connection, {"listing": ids[0]})
-        shown_rows = _SHOWN_ONE.all(connection, {"listing": ids[0]})
     else:
         link_rows = plain_rows(connection, _LINKS.where(one_of(session, LINK.c.listing_id, ids)))
-        shown_rows = plain_rows(connection, _SHOWN.where(one_of(session, LISTING.c.id, ids)))
     for listing_id, number, code, decided in link_rows:
         linked[listing_id].append({"decision_no": number, "agency": code, "decision_date": day(decided)})
+    known = heads if heads is not None else {}
+    missing = [i for i in ids if i not in known]
+    shown: dict[int, Head] = {}
+    texts: dict[int, str] = {}
+    if missing:
+        if len(missing) == 1:
+            rows = _SHOWN_ONE.all(connection, {"listing": missing[0]})
+        else:
+            rows = plain_rows(connection, _SHOWN.where(one_of(session, LISTING.c.id, missing)))
+        for listing_id, *head, text in rows:
+            shown[listing_id] = tuple(head)
+            texts[listing_id] = text
+    if basis and len(texts) < len(ids):
+        texts.update(_basis_rows(session, [i for i in ids if i not in texts]))
+    owner = {listing_id: entity_id for entity_id, listing_id in listed.items()}
     out: dict[int, list[dict[str, Any]]] = {}
-    for listing_id, entity_id, rule, title, basis, listed_from, listed_until in shown_rows:
-        out.setdefault(entity_id, []).append(
-            {
-                "id": listing_id,
-                "rule": rule,
-                "rule_title": title,
-                "basis": basis,
-                "listed_from": day(listed_from),
-                "listed_until": day(listed_until),
-                "decisions": linked[listing_id],
-            }
-        )
+    for listing_id in ids:
+        rule, title, listed_from, listed_until = known.get(listing_id) or shown[listing_id]
+        item: dict[str, Any] = {"id": listing_id, "rule": rule, "rule_title": title}
+        if basis:
+            item["basis"] = texts[listing_id]
+        item["listed_from"] = day(listed_from)
+        item["listed_until"] = day(listed_until)
+        item["decisions"] = linked[listing_id]
+        out.setdefault(owner[listing_id], []).append(item)
     return out
 
 

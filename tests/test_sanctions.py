@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -25,6 +25,7 @@ from api.routers import checks as checks_route
 from registry import sanctions
 from registry.access import Principal
 from registry.identifiers import build_reg_no, build_uscc
+from registry.listings import LISTING
 from tests.helpers import bearer
 from tests.test_blacklist import COMPANY, OTHER, _listed, deliver, listings, record
 
@@ -489,11 +490,21 @@ def test_a_big_batch_answers_each_code_as_a_check_of_it_alone(
     assert Counter(r.decision for r in evaluated[len(POOL) : len(POOL) + 90]) == {"unknown_entity": 90}
     assert {r.decision for r in evaluated[len(POOL) + 90 : len(POOL) + 130]} == {"invalid"}
     assert evaluated[len(POOL) + 130].decision == "restricted"
+    # a listing keeps the basis its rule had when it was made: the first listing the batch
+    # names gets an older text, which its rule's description must show, not the other's
+    first = next(r for r in evaluated if r.listings).listings[0]
+    older = "（旧版）" + first["basis"]
+    session.execute(update(LISTING).where(LISTING.c.id == first["id"]).values(basis=older))
+    session.commit()
+    again = sanctions.evaluate(session=session, codes=codes, action="financing")
+    bases = {item["id"]: item["basis"] for r in again for item in r.listings}
+    assert bases[first["id"]] == older and len(set(bases.values())) > 1  # each listing its own
     session.rollback()
     response = client.post(
         "/api/v1/checks/batch", json={"codes": codes, "action": "financing"}, headers=bearer(keys["bank"])
     )
     assert response.status_code == 200, response.text
+    assert response.json()["rules"][first["rule"]]["basis"] == older
     ids = [r["check_id"] for r in response.json()["results"]]
     expected = _batch_payload(sanctions.evaluate(session=session, codes=codes, action="financing"), ids)
     assert response.content == orjson.dumps(expected)

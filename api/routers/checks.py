@@ -190,8 +190,9 @@ def _batch(
             errors=[FieldError("codes", "too_many", f"at most {BATCH_LIMIT}", len(codes))],
         )
     with _collector_paused():
-        answered = sanctions.answered(session=session, codes=codes, action=action)
-        distinct, places = answered
+        # no basis per listing: a batch describes each rule once (``bases``)
+        answered = sanctions.answered(session=session, codes=codes, action=action, basis=False)
+        distinct, places = answered.distinct, answered.places
         decisions = [a.decision for a in distinct]
         counts = dict(Counter(map(decisions.__getitem__, places)))
 
@@ -219,10 +220,15 @@ def _batch(
 
 
 def _item(
-    a: sanctions.Answer, listings: dict[str, Any], rules: dict[str, Any], measures: dict[str, Any]
+    a: sanctions.Answer,
+    listings: dict[str, Any],
+    rules: dict[str, Any],
+    measures: dict[str, Any],
+    bases: dict[str, str],
 ) -> dict[str, Any]:
     """One answer as a result shows it, without index and check id (``code`` first); its
-    listings, rules and measures are added to the top-level descriptions."""
+    listings, rules (their basis from ``bases``) and measures are added to the top-level
+    descriptions."""
     item: dict[str, Any] = {"code": a.code, "decision": a.decision}
     if a.entity is not None:
         item["entity"] = a.entity
@@ -234,7 +240,7 @@ def _item(
         for listing in a.listings:
             if str(listing["id"]) not in listings:
                 listings[str(listing["id"])] = {k: v for k, v in listing.items() if k != "basis"}
-                rules.setdefault(listing["rule"], {"title": listing["rule_title"], "basis": listing["basis"]})
+                rules.setdefault(listing["rule"], {"title": listing["rule_title"], "basis": bases[listing["rule"]]})
         for m in a.measures:
             measures.setdefault(m.code, {"code": m.code, "name": m.name, "action": m.action, "basis": m.basis})
     return item
@@ -263,11 +269,11 @@ def _payload(answered: sanctions.Answered, ids: Sequence[int], counts: dict[str,
     JSON. Each distinct answer is serialised once (:func:`_texts`) and each result written as
     its index and check id before that text: the same bytes as one orjson.dumps of the whole
     answer, without a dict per result. Dates come out as ISO text."""
-    distinct, places = answered
+    distinct, places, bases = answered
     listings: dict[str, Any] = {}
     rules: dict[str, Any] = {}
     measures: dict[str, Any] = {}
-    texts = _texts([_item(a, listings, rules, measures) for a in distinct])
+    texts = _texts([_item(a, listings, rules, measures, bases) for a in distinct])
     results = b",".join(
         [
             b'{"index":%d,"check_id":%d,"code":%b}' % (i, check_id, texts[place])
@@ -329,8 +335,8 @@ async def post_batch_csv(
     with one row per input row, in order."""
     codes = _codes_from_csv(await file.read())
     # the database work of up to 100,000 codes must not hold the event loop
-    (distinct, places), ids, _counts, _ = await run_in_threadpool(_batch, session, principal, codes, action)
-    answers = [distinct[p] for p in places]
+    answered, ids, _counts, _ = await run_in_threadpool(_batch, session, principal, codes, action)
+    answers = [answered.distinct[p] for p in answered.places]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADERS)
