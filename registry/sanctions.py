@@ -149,7 +149,7 @@ _BY_USCC_SQLITE = Prepared(
 # entities) and two index passes for the USCCs (0.35 s against 0.28 s); SQLite the same either way
 _KEYS_PER_QUERY = 100_000
 # the listings in force on the day of the entities found, with what a batch shows of them
-# but the basis (:data:`_HEAD`), by entity id in id order: ``ix_listing_in_force`` holds
+# but the basis (a :data:`Head`), by entity id in id order: ``ix_listing_in_force`` holds
 # them all, so each is an index-only probe, where the listing's row is some 1.5 KB
 _IN_FORCE = select(
     LISTING.c.entity_id,
