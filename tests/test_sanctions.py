@@ -324,20 +324,37 @@ def _batch_payload(results: list[sanctions.CheckResult], check_ids: list[int]) -
     }
 
 
+@pytest.mark.parametrize("failing", ["insert", "commit"])
 def test_a_batch_whose_store_fails_leaves_nothing_behind(
-    client: TestClient, keys: dict[str, str], set_today: Callable[[date], None], monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    keys: dict[str, str],
+    set_today: Callable[[date], None],
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
 ) -> None:
-    """The store fails (in its thread) while the answer is being written: the error reaches
-    the route, and neither the checks nor the batch's audit event are kept."""
+    """The store fails (in its thread) while the answer is being written, before the checks
+    are inserted or after (their commit): the error reaches the route, and neither the checks
+    nor the batch's audit event, written before them, are kept."""
     _world(client, keys, set_today)
     monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", 1)
 
     def run() -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sanctions, "_insert_sqlite", lambda *_a, **_k: (range(1, 3), run))
-    monkeypatch.setattr(sanctions, "_insert_postgresql", lambda *_a, **_k: ([1, 2], run))
-    monkeypatch.setattr(sanctions, "insert_with_ids", lambda *_a, **_k: run())
+    if failing == "insert":
+        monkeypatch.setattr(sanctions, "_insert_sqlite", lambda *_a, **_k: (range(1, 3), run))
+        monkeypatch.setattr(sanctions, "_insert_postgresql", lambda *_a, **_k: ([1, 2], run))
+        monkeypatch.setattr(sanctions, "insert_with_ids", lambda *_a, **_k: run())
+    else:
+
+        def then_fail(_session: Any, insert: Callable[[], None]) -> Callable[[], None]:
+            def store() -> None:
+                insert()  # the checks are written, then the commit fails
+                run()
+
+            return store
+
+        monkeypatch.setattr(sanctions, "_then_commit", then_fail)
     before = client.get("/api/v1/audit/checks", headers=bearer(keys["admin"])).json()["count"]
     events = client.get("/api/v1/audit", params={"action": "check.batch"}, headers=bearer(keys["admin"])).json()
     with pytest.raises(RuntimeError, match="disk full"):
