@@ -622,34 +622,31 @@ def recording(
     afterwards, which then has nothing left to write. Until it has waited, the caller must
     not use ``session``; everything the thread needs is made here, in the caller's thread."""
     count = len(answers) if places is None else len(places)
-    if not count:
-        ids: Sequence[int] = []
-        if before is not None:
-            before(ids)
-        return Recording(ids, _stored)
     common = _common(principal, action)
     dialect = dialect_of(session)
-    wait = _stored
-    if count >= RECORD_IN_THREAD or (count > 1 and dialect == "sqlite"):
+    run: Callable[[], None] | None = None  # the statement that stores them, where not yet run
+    ids: Sequence[int]
+    if not count:
+        ids = []
+    elif count >= RECORD_IN_THREAD or (count > 1 and dialect == "sqlite"):
         insert = _insert_sqlite if dialect == "sqlite" else _insert_postgresql
         ids, run = insert(session, common, answers, places, batch)
-        if before is not None:
-            before(ids)
-        if count < RECORD_IN_THREAD:
-            run()
-        else:
-            wait = _in_thread(_then_commit(session, run) if commit else run)
-        return Recording(ids, wait)
-    dicts = [_cells(common, a, batch) for a in answers]
-    if places is not None:
-        dicts = [dicts[p] for p in places]  # the same row for every place of an answer: not changed
-    if len(dicts) == 1:  # a single check: one statement that also answers the id
-        ids = [int(_INSERT_ONE.scalar(connection_of(session), dicts[0]))]
     else:
-        ids = insert_with_ids(session, CHECK, dicts)
+        dicts = [_cells(common, a, batch) for a in answers]
+        if places is not None:
+            dicts = [dicts[p] for p in places]  # the same row for every place of an answer: not changed
+        if len(dicts) == 1:  # a single check: one statement that also answers the id
+            ids = [int(_INSERT_ONE.scalar(connection_of(session), dicts[0]))]
+        else:
+            ids = insert_with_ids(session, CHECK, dicts)
     if before is not None:
         before(ids)
-    return Recording(ids, wait)
+    if run is None:
+        return Recording(ids, _stored)
+    if count < RECORD_IN_THREAD:
+        run()
+        return Recording(ids, _stored)
+    return Recording(ids, _in_thread(_then_commit(session, run) if commit else run))
 
 
 def _then_commit(session: Executor, run: Callable[[], None]) -> Callable[[], None]:
