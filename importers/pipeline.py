@@ -37,6 +37,7 @@ from registry import clock
 from registry.agencies import get_agency
 from registry.audit import record_event
 from registry.batches import ImportBatch, Rejection, add_rejections, start_batch, summary
+from registry.db import commit_big
 from registry.entities import EntityClaim, Ident, NewEntities, index_new_entities
 from registry.errors import ValidationFailed
 from registry.listings import run_rules
@@ -321,7 +322,7 @@ def _run(
                 target=agency_code,
                 detail={k: result[k] for k in ("batch_id", "rows", "inserted", "updated", "unchanged", "rejected")},
             )
-            session.commit()
+            commit_big(session)  # the WAL of a big import is emptied behind it (SQLite)
         except BaseException as exc:
             session.rollback()
             _record_failure(engine, batch, principal, agency_code, rows, exc, started)

@@ -8,7 +8,9 @@ what ``xinyong init`` runs, and it is safe to run any number of times.
 from __future__ import annotations
 
 import json
+import logging
 import select as select_module
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -486,6 +488,55 @@ def checkpoint(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+
+
+def commit_and_truncate(dbapi_connection: Any) -> None:
+    """Commit a SQLite DBAPI connection's transaction, then copy the WAL back into the database
+    file and cut the WAL to nothing (``wal_checkpoint(TRUNCATE)``): what a big write (a batch
+    of checks, an import) commits with.
+
+    Why: the automatic checkpoint leaves the WAL at its largest (273 MB after an import of
+    200,000 rows, more than the database it belongs to) and the next writes go over it in
+    place. Each frame of it (a 24-byte header, then the 4 KiB page) shares a disk block with
+    its neighbour, so once the system has dropped the old WAL from its page cache, a big
+    commit reads it back first: 18 MB and 0.27 s for a batch of 100,000 checks, where a commit
+    to an empty WAL only appends (0.03-0.07 s). Done on the connection that wrote, its page
+    cache stays valid (a checkpoint by another connection resets the WAL under it). The
+    automatic checkpoint is off for the commit, so the pages are not copied twice.
+
+    The checkpoint never waits (no busy timeout for it): with a reader still on the WAL it
+    copies what it can and leaves the rest to a later checkpoint, as a ``PASSIVE`` one would.
+    Its failure is logged, not raised: the commit has happened. The connection's settings are
+    restored."""
+    cursor = dbapi_connection.cursor()
+    try:
+        pages = int(cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        waits = int(cursor.execute("PRAGMA busy_timeout").fetchone()[0])
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            dbapi_connection.commit()
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:  # housekeeping only: a later checkpoint does it
+                logging.getLogger("xinyong.db").warning("WAL checkpoint after a commit failed", exc_info=True)
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={waits}")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
+    finally:
+        cursor.close()
+
+
+def commit_big(session: Session) -> None:
+    """Commit a session that wrote much: on SQLite by :func:`commit_and_truncate` (the WAL
+    emptied behind it), elsewhere as usual."""
+    session.flush()  # what the session holds goes into the same transaction
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        commit_and_truncate(dbapi)
+    session.commit()  # on SQLite nothing is left to commit: this ends the session's transaction
 
 
 @lru_cache(maxsize=16)

@@ -39,6 +39,7 @@ from registry.db import (  # noqa: F401
     Prepared,
     allocate_ids,
     as_date,
+    commit_and_truncate,
     connection_of,
     dialect_of,
     insert_with_ids,
@@ -653,12 +654,17 @@ def _then_commit(session: Executor, run: Callable[[], None]) -> Callable[[], Non
     """``run``, then a commit of the session's transaction on its DBAPI connection (no
     SQLAlchemy state: it may run in another thread; the session's own commit afterwards finds
     nothing left to commit)."""
-    dbapi = connection_of(session).connection.dbapi_connection
+    connection = connection_of(session)
+    dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
+    sqlite = connection.dialect.name == "sqlite"
 
     def run_and_commit() -> None:
         run()
-        dbapi.commit()
+        if sqlite:
+            commit_and_truncate(dbapi)
+        else:
+            dbapi.commit()
 
     return run_and_commit
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -172,3 +173,124 @@ def test_postgresql_checks_commit_as_they_write_and_survive_a_lost_connection(
     events = client.get("/api/v1/audit", params={"action": "check.financing"}, headers=bearer(keys["admin"])).json()
     details = {e["detail"]["check_id"]: e["outcome"] for e in events["data"]}
     assert details[first["check_id"]] == "restricted" and details[second["check_id"]] == "clear"
+
+
+def test_a_big_batch_leaves_the_wal_empty_and_its_connection_as_it_was(
+    client: TestClient,
+    keys: dict[str, str],
+    set_today: Callable[[date], None],
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    backend: str,
+) -> None:
+    """A batch stored in its own thread commits, then empties the WAL there (SQLite): the next
+    write appends to an empty file instead of writing over pages the system may have dropped.
+    The pooled connection it used keeps its automatic checkpoint and busy timeout."""
+    from registry import sanctions
+
+    _world(client, keys, set_today)
+    monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", 1)
+    used: list[object] = []
+    real = sanctions.commit_and_truncate
+
+    def spy(dbapi: object) -> None:
+        used.append(dbapi)
+        real(dbapi)
+
+    monkeypatch.setattr(sanctions, "commit_and_truncate", spy)
+    codes = [OTHER, COMPANY, "12345"]
+    response = client.post(
+        "/api/v1/checks/batch", json={"codes": codes, "action": "financing"}, headers=bearer(keys["bank"])
+    )
+    assert response.status_code == 200, response.text
+    if backend != "sqlite":
+        assert used == []
+    else:
+        wal = Path(f"{make_url(database_url).database}-wal")
+        assert wal.stat().st_size == 0
+        [dbapi] = used
+        cursor = dbapi.cursor()  # type: ignore[attr-defined]
+        assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+        cursor.close()
+    ids = [r["check_id"] for r in response.json()["results"]]
+    trail = _trail(client, keys)
+    assert [trail[i] for i in ids] == ["clear", "restricted", "invalid"]
+
+
+def test_commit_and_truncate_does_not_wait_for_a_reader(tmp_path: Path) -> None:
+    """With a reader still on the WAL the commit is kept and the checkpoint copies what it can
+    without waiting for the reader (the WAL stays, for a later checkpoint); once the reader
+    is gone the WAL is emptied. Settings come back as they were."""
+    from registry.db import commit_and_truncate
+
+    path = str(tmp_path / "wal.db")
+    writer = sqlite3.connect(path, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA busy_timeout=60000")  # a checkpoint that waited would wait a minute
+    writer.execute("CREATE TABLE t (v TEXT)")
+    writer.commit()
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)  # holds its snapshot
+    writer.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 2000)
+    started = time.monotonic()
+    commit_and_truncate(writer)
+    assert time.monotonic() - started < 20  # not the busy timeout: it did not wait
+    wal = Path(f"{path}-wal")
+    assert wal.stat().st_size > 0
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (0,)  # its snapshot still
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (2000,)
+    assert writer.execute("PRAGMA busy_timeout").fetchone() == (60000,)
+    assert writer.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+    writer.execute("INSERT INTO t VALUES ('y')")
+    commit_and_truncate(writer)
+    assert wal.stat().st_size == 0
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (2001,)
+    reader.close()
+    writer.close()
+
+
+def test_a_failed_checkpoint_after_the_commit_keeps_the_commit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The checkpoint is housekeeping: should it fail, the commit before it stands, the error
+    is logged, and the connection's settings come back."""
+    from registry.db import commit_and_truncate
+
+    path = str(tmp_path / "wal.db")
+    real = sqlite3.connect(path, check_same_thread=False)
+    real.execute("PRAGMA journal_mode=WAL")
+    real.execute("CREATE TABLE t (v TEXT)")
+    real.commit()
+
+    class Cursor:
+        def __init__(self) -> None:
+            self.inner = real.cursor()
+
+        def execute(self, sql: str) -> sqlite3.Cursor:
+            if "wal_checkpoint" in sql:
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.inner.execute(sql)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    class Connection:
+        def cursor(self) -> Cursor:
+            return Cursor()
+
+        def commit(self) -> None:
+            real.commit()
+
+    real.execute("INSERT INTO t VALUES ('kept')")
+    with caplog.at_level("WARNING", logger="xinyong.db"):
+        commit_and_truncate(Connection())
+    assert "checkpoint" in caplog.text
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT v FROM t").fetchall() == [("kept",)]
+    other.close()
+    assert real.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+    assert real.execute("PRAGMA busy_timeout").fetchone() == (5000,)  # sqlite3's default
+    real.close()

@@ -260,6 +260,39 @@ def test_a_failure_midway_leaves_no_partial_batch_and_a_rerun_completes(
     assert result["inserted"] == 8 and result["status"] == "completed"
 
 
+def test_the_final_commit_holds_the_rows_the_batch_record_and_its_audit_event(
+    engine: Engine, agency: str, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """An import's one commit holds its decisions, its batch record (completed, with counts)
+    and its audit event together: seen from another connection the moment that commit is
+    made, all are there. On SQLite the WAL is then emptied, and the file holds it all."""
+    import registry.db as db
+
+    seen: list[tuple] = []
+    real = db.commit_and_truncate
+
+    def observed(dbapi: object) -> None:
+        real(dbapi)
+        with engine.connect() as other:  # what another reader sees right after the commit
+            seen.append(
+                (
+                    other.execute(select(func.count()).select_from(PenaltyDecision)).scalar_one(),
+                    other.execute(text("SELECT status, inserted FROM import_batch")).one(),
+                    other.execute(text("SELECT count(*) FROM audit_event WHERE action = 'import'")).scalar_one(),
+                )
+            )
+
+    monkeypatch.setattr(db, "commit_and_truncate", observed)
+    result = run_import(engine, "good_utf8.csv")
+    assert result["inserted"] == 8
+    if backend != "sqlite":
+        assert seen == []
+        return
+    assert seen == [(8, ("completed", 8), 1)]
+    database = engine.url.database or ""
+    assert Path(f"{database}-wal").stat().st_size == 0
+
+
 def test_killing_the_process_midway_leaves_nothing(
     database_url: str, engine: Engine, agency: str, tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ from api.schemas import (
 from registry import clock, listings
 from registry.access import Principal
 from registry.audit import record_event
+from registry.db import commit_big
 from registry.entities import Entity
 
 router = APIRouter(prefix="/api/v1", tags=["blacklist"])
@@ -189,5 +190,5 @@ def post_rules_run(session: SessionDep, principal: Admin) -> dict[str, Any]:
     """What ``xinyong rules run --json`` prints: proposed, listed (in force), expired, revoked."""
     result = listings.run_rules(session=session, actor=principal.label).as_dict()
     record_event(session=session, principal=principal, action="rules.run", detail=result)
-    session.commit()
+    commit_big(session)  # a run over every decision may write much: the WAL emptied behind it
     return result
