@@ -653,7 +653,7 @@ def recording(
 def _then_commit(session: Executor, run: Callable[[], None]) -> Callable[[], None]:
     """``run``, then a commit of the session's transaction on its DBAPI connection (no
     SQLAlchemy state: it may run in another thread; the session's own commit afterwards finds
-    nothing left to commit)."""
+    nothing left to commit); on SQLite the WAL is then emptied (``commit_and_truncate``)."""
     connection = connection_of(session)
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
