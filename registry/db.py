@@ -527,16 +527,23 @@ def commit_and_truncate(dbapi_connection: Any) -> None:
         cursor.close()
 
 
-def commit_big(session: Session) -> None:
-    """Commit a session that wrote much: on SQLite by :func:`commit_and_truncate` (the WAL
-    emptied behind it), elsewhere as usual."""
-    session.flush()  # what the session holds goes into the same transaction
-    connection = session.connection()
+def big_commit(connection: Connection) -> Callable[[], None]:
+    """How a big write on ``connection`` commits, as a call on its DBAPI connection alone (no
+    SQLAlchemy state: it may run in another thread): on SQLite :func:`commit_and_truncate`,
+    elsewhere the driver's commit."""
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
     if connection.dialect.name == "sqlite":
-        dbapi = connection.connection.dbapi_connection
-        assert dbapi is not None
-        commit_and_truncate(dbapi)
-    session.commit()  # on SQLite nothing is left to commit: this ends the session's transaction
+        return lambda: commit_and_truncate(dbapi)
+    return dbapi.commit
+
+
+def commit_big(session: Session) -> None:
+    """Commit a session that wrote much (:func:`big_commit`: on SQLite the WAL is emptied
+    behind it)."""
+    session.flush()  # what the session holds goes into the same transaction
+    big_commit(session.connection())()
+    session.commit()  # nothing is left to commit: this ends the session's transaction
 
 
 @lru_cache(maxsize=16)

@@ -39,7 +39,7 @@ from registry.db import (  # noqa: F401
     Prepared,
     allocate_ids,
     as_date,
-    commit_and_truncate,
+    big_commit,
     connection_of,
     dialect_of,
     insert_with_ids,
@@ -653,18 +653,12 @@ def recording(
 def _then_commit(session: Executor, run: Callable[[], None]) -> Callable[[], None]:
     """``run``, then a commit of the session's transaction on its DBAPI connection (no
     SQLAlchemy state: it may run in another thread; the session's own commit afterwards finds
-    nothing left to commit); on SQLite the WAL is then emptied (``commit_and_truncate``)."""
-    connection = connection_of(session)
-    dbapi = connection.connection.dbapi_connection
-    assert dbapi is not None
-    sqlite = connection.dialect.name == "sqlite"
+    nothing left to commit); on SQLite the WAL is then emptied (``registry.db.big_commit``)."""
+    commit = big_commit(connection_of(session))
 
     def run_and_commit() -> None:
         run()
-        if sqlite:
-            commit_and_truncate(dbapi)
-        else:
-            dbapi.commit()
+        commit()
 
     return run_and_commit
 

@@ -186,18 +186,19 @@ def test_a_big_batch_leaves_the_wal_empty_and_its_connection_as_it_was(
     """A batch stored in its own thread commits, then empties the WAL there (SQLite): the next
     write appends to an empty file instead of writing over pages the system may have dropped.
     The pooled connection it used keeps its automatic checkpoint and busy timeout."""
+    import registry.db as db
     from registry import sanctions
 
     _world(client, keys, set_today)
     monkeypatch.setattr(sanctions, "RECORD_IN_THREAD", 1)
     used: list[object] = []
-    real = sanctions.commit_and_truncate
+    real = db.commit_and_truncate
 
     def spy(dbapi: object) -> None:
         used.append(dbapi)
         real(dbapi)
 
-    monkeypatch.setattr(sanctions, "commit_and_truncate", spy)
+    monkeypatch.setattr(db, "commit_and_truncate", spy)
     codes = [OTHER, COMPANY, "12345"]
     response = client.post(
         "/api/v1/checks/batch", json={"codes": codes, "action": "financing"}, headers=bearer(keys["bank"])
